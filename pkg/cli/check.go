@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/layer-tool/layer-tool/pkg/engine"
+	"github.com/layer-tool/layer-tool/pkg/envelope"
+)
+
+const checkUsage = `usage: layer-check [flags] [FILE] < FILE
+       layer-tool check [flags] FILE
+
+Read an envelope once, to its end (compression detected from its first
+bytes), and report whether it is valid: structure, metadata, checksums,
+layer, tar-split, and whether this host's Docker could take it (image,
+storage, os, arch). Exits 1 when the envelope is invalid.
+
+Flags:
+  --format json|text  report format (layer-check: json, layer-tool check: text)
+  --skip-image        do not look for the source image on this host
+  --skip-storage      do not require overlay2 here
+  --skip-os           do not compare the operating system
+  --skip-arch         do not compare the architecture
+  --offline           skip all four host checks (no daemon needed)
+
+Examples:
+  layer-check < web.layer.zst | jq .valid
+  layer-tool check web.layer.gz --skip-os --skip-arch
+`
+
+// Names of the host checks.
+const (
+	checkImage   = "image"
+	checkStorage = "storage"
+	checkOS      = "os"
+	checkArch    = "arch"
+)
+
+// hostChecks says which host checks to skip.
+type hostChecks struct {
+	skip map[string]*bool
+}
+
+func addHostFlags(fs interface {
+	Bool(string, bool, string) *bool
+}) hostChecks {
+	hc := hostChecks{skip: map[string]*bool{}}
+	for _, name := range []string{checkImage, checkStorage, checkOS, checkArch} {
+		hc.skip[name] = fs.Bool("skip-"+name, false, "skip the "+name+" check")
+	}
+	return hc
+}
+
+func checkCommand(name string, fileArg bool) *command {
+	cmd := &command{name: name, usage: checkUsage}
+	cmd.exec = func(ctx context.Context, args []string, s Streams) error {
+		fs := newFlags(name, checkUsage, s)
+		format := "json"
+		if fileArg {
+			format = "text"
+		}
+		fs.StringVar(&format, "format", format, "report format")
+		hc := addHostFlags(fs)
+		offline := fs.Bool("offline", false, "skip the host checks")
+		pos, err := parse(fs, checkUsage, args, s)
+		if err != nil {
+			return err
+		}
+		if format != "json" && format != "text" {
+			return usagef("--format %q: want json or text", format)
+		}
+		if len(pos) > 1 || (fileArg && len(pos) != 1) {
+			return usagef("want one FILE, got %d arguments", len(pos))
+		}
+		in := s.Stdin
+		if len(pos) == 1 && pos[0] != "-" {
+			f, err := os.Open(pos[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in = f
+		}
+		if *offline {
+			for _, p := range hc.skip {
+				*p = true
+			}
+		}
+		rep, err := envelope.Verify(ctx, in)
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		checkHost(ctx, rep, hc)
+		if err := printReport(s.Stdout, rep, format); err != nil {
+			return err
+		}
+		if !rep.Valid {
+			return errInvalid
+		}
+		return nil
+	}
+	return cmd
+}
+
+// checkHost adds the checks of whether this host's daemon could take the
+// envelope.
+func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks) {
+	names := []string{checkImage, checkStorage, checkOS, checkArch}
+	var todo []string
+	for _, n := range names {
+		if *hc.skip[n] {
+			rep.Add(n, envelope.Skip, "skipped by --skip-%s", n)
+		} else {
+			todo = append(todo, n)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	meta := rep.Meta
+	if meta == nil {
+		for _, n := range todo {
+			rep.Add(n, envelope.Skip, "no readable %s to compare", envelope.MemberEnvelope)
+		}
+		return
+	}
+	eng, err := engine.Open(ctx)
+	if err != nil {
+		for _, n := range todo {
+			rep.Add(n, envelope.Fail, "%v (use --offline to skip the host checks)", err)
+		}
+		return
+	}
+	defer eng.Close()
+	host, err := eng.Host(ctx)
+	if err != nil {
+		for _, n := range todo {
+			rep.Add(n, envelope.Fail, "%v (use --offline to skip the host checks)", err)
+		}
+		return
+	}
+	for _, n := range todo {
+		switch n {
+		case checkImage:
+			checkImageHere(ctx, rep, eng, meta)
+		case checkStorage:
+			if host.Driver == engine.Overlay2 {
+				rep.Add(n, envelope.Pass, "this daemon uses overlay2")
+			} else {
+				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2 (--skip-storage)", host.Driver)
+			}
+		case checkOS:
+			compareHost(rep, n, meta.Host.OS, host.OS)
+		case checkArch:
+			compareHost(rep, n, meta.Host.Arch, host.Arch)
+		}
+	}
+}
+
+func compareHost(rep *envelope.Report, name, theirs, ours string) {
+	if theirs == ours {
+		rep.Add(name, envelope.Pass, "%s here too", ours)
+		return
+	}
+	rep.Add(name, envelope.Fail, "envelope is from %s, this host is %s (--skip-%s)", theirs, ours, name)
+}
+
+// checkImageHere looks for the source image by id, then by reference, and
+// compares its rootfs diffIDs with the envelope's.
+func checkImageHere(ctx context.Context, rep *envelope.Report, eng *engine.Engine, meta *envelope.Meta) {
+	var layers []string
+	var err error
+	for _, ref := range []string{meta.Container.ImageID, meta.Container.Image} {
+		if ref == "" {
+			continue
+		}
+		if layers, err = eng.ImageLayers(ctx, ref); err == nil {
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		rep.Add(checkImage, envelope.Fail, "source image %s (%s) not on this host: %v (--skip-image)", meta.Container.Image, short(meta.Container.ImageID), err)
+	case !slices.Equal(layers, meta.Container.ImageLayers):
+		rep.Add(checkImage, envelope.Fail, "image %s here has other rootfs layers than the source's (--skip-image)", meta.Container.Image)
+	default:
+		rep.Add(checkImage, envelope.Pass, "image %s here has the same %d rootfs layers", meta.Container.Image, len(layers))
+	}
+}
+
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func printReport(w io.Writer, rep *envelope.Report, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	valid := "INVALID"
+	if rep.Valid {
+		valid = "valid"
+	}
+	fmt.Fprintf(w, "envelope: %s (%s, compression %s)\n", valid, orDash(rep.Format), rep.Compression)
+	if c := rep.Container; c != nil {
+		fmt.Fprintf(w, "container: %s (%s), image %s (%s)\n", c.Name, short(c.ID), c.Image, short(c.ImageID))
+	}
+	if h := rep.Host; h != nil {
+		fmt.Fprintf(w, "host: %s/%s, kernel %s, docker %s, %s\n", h.OS, h.Arch, h.Kernel, h.DockerVersion, h.StorageDriver)
+	}
+	l := rep.Layer
+	fmt.Fprintf(w, "layer: %s, %d bytes, %d entries: %d files, %d dirs, %d symlinks, %d hardlinks, %d whiteouts, %d opaque dirs, %d devices, %d fifos, %d setuid/setgid, %d xattrs\n",
+		orDash(l.Digest), l.Size, l.Entries, l.Files, l.Dirs, l.Symlinks, l.Hardlinks, l.Whiteouts, l.Opaques, l.Devices, l.Fifos, l.Setuid, l.Xattrs)
+	for _, c := range rep.Checks {
+		fmt.Fprintf(w, "%-4s  %-10s %s\n", strings.ToUpper(string(c.Status)), c.Name, c.Message)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/peterbourgon/ff/v3"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// envPrefix is the prefix of the environment variables that set flags.
+const envPrefix = "LAYER_TOOL"
+
+// Streams are a command's standard streams.
+type Streams struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// command is one command: its name as printed in errors, and how it runs.
+type command struct {
+	name  string
+	usage string
+	exec  func(ctx context.Context, args []string, s Streams) error
+}
+
+// Main runs the program called name (the base name of argv[0]: layer-export,
+// layer-import, layer-check or layer-tool) and returns its exit code.
+func Main(ctx context.Context, name string, args []string, s Streams) int {
+	var cmd *command
+	switch name {
+	case "layer-export":
+		cmd = exportCommand(name, false)
+	case "layer-import":
+		cmd = importCommand(name)
+	case "layer-check":
+		cmd = checkCommand(name, false)
+	default:
+		return toolMain(ctx, args, s)
+	}
+	return run(ctx, cmd, args, s)
+}
+
+const toolUsage = `usage: layer-tool COMMAND [flags] ARGS
+
+Commands:
+  export CONTAINER FILE   write the container's layer envelope to FILE (- for stdout)
+  import FILE CONTAINER   replace the container's layer with the envelope in FILE
+  check FILE              verify the envelope in FILE (- for stdin) and report
+  version                 print the version
+
+Run 'layer-tool COMMAND -h' for a command's flags.
+`
+
+func toolMain(ctx context.Context, args []string, s Streams) int {
+	if len(args) == 0 {
+		fmt.Fprint(s.Stderr, toolUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "export":
+		return run(ctx, exportCommand("layer-tool export", true), args[1:], s)
+	case "import":
+		return run(ctx, importCommand("layer-tool import"), args[1:], s)
+	case "check":
+		return run(ctx, checkCommand("layer-tool check", true), args[1:], s)
+	case "version", "--version", "-version":
+		fmt.Fprintln(s.Stdout, "layer-tool", Version())
+		return exitOK
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(s.Stdout, toolUsage)
+		return exitOK
+	}
+	fmt.Fprintf(s.Stderr, "layer-tool: unknown command %q\n%s", args[0], toolUsage)
+	return exitUsage
+}
+
+// Version is the module version the binary was built from.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// usageError marks errors in how a command was called.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// run executes cmd and maps its error to an exit code, printing it once.
+func run(ctx context.Context, cmd *command, args []string, s Streams) int {
+	err := cmd.exec(ctx, args, s)
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(s.Stderr, "%s: %v\n%s", cmd.name, err, cmd.usage)
+		return exitUsage
+	case errors.Is(err, errInvalid):
+		return exitFailure
+	case ctx.Err() != nil:
+		fmt.Fprintf(s.Stderr, "%s: interrupted\n", cmd.name)
+		return exitInterrupted
+	}
+	fmt.Fprintf(s.Stderr, "%s: %s\n", cmd.name, oneLine(err.Error()))
+	return exitFailure
+}
+
+// errInvalid: layer-check found the envelope invalid; the report says why.
+var errInvalid = errors.New("envelope invalid")
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// newFlags makes a command's flag set; usage goes to the returned help.
+func newFlags(name, usage string, s Streams) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses flags that may stand before, between or after positional
+// arguments (flag.Parse alone stops at the first positional one), then
+// fills unset flags from LAYER_TOOL_* variables. It returns the positional
+// arguments. "-h" prints usage to stdout and returns flag.ErrHelp.
+func parse(fs *flag.FlagSet, usage string, args []string, s Streams) ([]string, error) {
+	args = joinOptionalValues(fs, args)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(s.Stdout, usage)
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if err := ff.Parse(fs, nil, ff.WithEnvVarPrefix(envPrefix)); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return pos, nil
+}
+
+// optionalValue is a flag that may be given bare ("--compress") or with a
+// value ("--compress zstd", "--compress=zstd").
+type optionalValue interface {
+	flag.Value
+	IsBoolFlag() bool
+	// Accepts tells whether s is one of the flag's values, so that it can
+	// be taken as the value in "--flag VALUE".
+	Accepts(s string) bool
+}
+
+// joinOptionalValues rewrites "--flag VALUE" into "--flag=VALUE" for flags
+// with an optional value, when VALUE is one the flag accepts.
+func joinOptionalValues(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if f := fs.Lookup(name); f != nil && strings.HasPrefix(a, "-") && i+1 < len(args) {
+			if ov, ok := f.Value.(optionalValue); ok && ov.Accepts(args[i+1]) {
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}

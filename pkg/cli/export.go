@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/layer-tool/layer-tool/pkg/engine"
+	"github.com/layer-tool/layer-tool/pkg/envelope"
+	"github.com/layer-tool/layer-tool/pkg/overlay"
+)
+
+const exportUsage = `usage: layer-export [flags] CONTAINER > FILE
+       layer-tool export [flags] CONTAINER FILE
+
+Write a stopped container's read-write layer and metadata as an envelope
+(to stdout, to -o FILE, or to FILE; - is stdout). CONTAINER is a name, id or
+unique id prefix.
+
+Flags:
+  -o FILE                  write FILE atomically (mode 0600) instead of stdout
+  --compress [none|gzip|zstd]
+                           compress the whole envelope; bare --compress means gzip
+  --level N                compression level (gzip 1-9, zstd 1-22; 0 = default)
+
+Environment: DOCKER_HOST picks the daemon; SOURCE_DATE_EPOCH fixes the
+envelope's "created" time; LAYER_TOOL_COMPRESS, LAYER_TOOL_LEVEL set flags.
+
+Examples:
+  layer-export web > web.layer
+  layer-export --compress zstd web | ssh backup 'cat > web.layer.zst'
+  layer-tool export web web.layer.gz --compress
+`
+
+// compressFlag is --compress: bare means gzip.
+type compressFlag struct{ c envelope.Compression }
+
+func (f *compressFlag) String() string   { return string(f.c) }
+func (f *compressFlag) IsBoolFlag() bool { return true }
+func (f *compressFlag) Accepts(s string) bool {
+	_, err := envelope.ParseCompression(s)
+	return err == nil
+}
+
+func (f *compressFlag) Set(s string) error {
+	switch s {
+	case "true":
+		f.c = envelope.Gzip
+		return nil
+	case "false":
+		f.c = envelope.None
+		return nil
+	}
+	c, err := envelope.ParseCompression(s)
+	if err != nil {
+		return err
+	}
+	f.c = c
+	return nil
+}
+
+func exportCommand(name string, fileArg bool) *command {
+	cmd := &command{name: name, usage: exportUsage}
+	cmd.exec = func(ctx context.Context, args []string, s Streams) error {
+		fs := newFlags(name, exportUsage, s)
+		out := fs.String("o", "", "output file")
+		comp := &compressFlag{c: envelope.None}
+		fs.Var(comp, "compress", "compression")
+		level := fs.Int("level", 0, "compression level")
+		pos, err := parse(fs, exportUsage, args, s)
+		if err != nil {
+			return err
+		}
+		want := 1
+		if fileArg {
+			want = 2
+		}
+		if len(pos) != want {
+			return usagef("want %d argument(s), got %d", want, len(pos))
+		}
+		if fileArg && pos[1] != "-" {
+			if *out != "" {
+				return usagef("give the output either as FILE or as -o, not both")
+			}
+			*out = pos[1]
+		}
+		return export(ctx, pos[0], *out, envelope.WriteOptions{Compression: comp.c, Level: *level}, s)
+	}
+	return cmd
+}
+
+// export writes the envelope of container ref to the file out, or to stdout
+// when out is empty.
+func export(ctx context.Context, ref, out string, opts envelope.WriteOptions, s Streams) error {
+	if out == "" && isTerminal(s.Stdout) {
+		return usagef("refusing to write an envelope to a terminal; redirect stdout or use -o FILE")
+	}
+	created, err := createdTime()
+	if err != nil {
+		return err
+	}
+	eng, err := engine.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	c, err := eng.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	upper, err := c.Layer()
+	if err != nil {
+		return err
+	}
+	host, err := eng.Host(ctx)
+	if err != nil {
+		return err
+	}
+	imageLayers, err := eng.ImageLayers(ctx, c.ImageID)
+	if err != nil {
+		return err
+	}
+	lopts := overlay.Options{
+		UserXattr: host.UserXattr,
+		Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "layer-export: warning: %s\n", msg) },
+	}
+	plan, err := overlay.Measure(ctx, upper, lopts)
+	if err != nil {
+		return fmt.Errorf("read layer of %s: %w", c.Name, err)
+	}
+	contents := envelope.Contents{
+		Meta: envelope.Meta{
+			Format:   envelope.Format,
+			Created:  created,
+			Producer: "layer-tool/" + Version(),
+			Container: envelope.Container{
+				ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID,
+				ImageLayers: imageLayers, Created: c.Created, StorageDriver: c.Driver,
+			},
+			Host: envelope.Host{
+				OS: host.OS, Arch: host.Arch, Kernel: host.Kernel,
+				DockerVersion: host.DockerVersion, APIVersion: host.APIVersion,
+				StorageDriver: host.Driver,
+			},
+			Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries},
+		},
+		Container: c.Inspect,
+		Info:      host.Info,
+		WriteLayer: func(ctx context.Context, w io.Writer) error {
+			got, err := overlay.Write(ctx, upper, w, lopts)
+			if err != nil {
+				return err
+			}
+			if !got.Same(plan) {
+				return overlay.ErrChanged
+			}
+			return nil
+		},
+	}
+	if out == "" {
+		return envelope.Write(ctx, s.Stdout, contents, opts)
+	}
+	return writeFileAtomic(out, func(w io.Writer) error {
+		return envelope.Write(ctx, w, contents, opts)
+	})
+}
+
+// createdTime is now, or SOURCE_DATE_EPOCH when set
+// (https://reproducible-builds.org/specs/source-date-epoch/).
+func createdTime() (time.Time, error) {
+	v, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || v == "" {
+		return time.Now().UTC(), nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, usagef("SOURCE_DATE_EPOCH=%q: not a whole number of seconds", v)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// writeFileAtomic writes name through a temporary file beside it (mode
+// 0600) and renames it into place only when write succeeded; otherwise the
+// temporary file is removed and name is untouched.
+func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", name, err)
+	}
+	if err := os.Rename(f.Name(), name); err != nil {
+		return fmt.Errorf("rename into %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package envelope
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression names how an envelope is compressed as a whole.
+type Compression string
+
+// The compressions an envelope may have.
+const (
+	None Compression = "none"
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// MaxZstdWindow bounds the window a zstd envelope may ask its reader to
+// keep: a hostile frame header could otherwise claim gigabytes. zstd's
+// levels up to 19 use at most 8 MiB; `zstd --long` streams need more and
+// are refused.
+const MaxZstdWindow = 32 << 20
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// ParseCompression turns a flag value into a Compression.
+func ParseCompression(s string) (Compression, error) {
+	switch c := Compression(s); c {
+	case None, Gzip, Zstd:
+		return c, nil
+	}
+	return "", fmt.Errorf("unknown compression %q (want none, gzip or zstd)", s)
+}
+
+// compressor wraps w so that what is written to it is compressed with c at
+// level (0 picks the default). Its output depends only on the input, c and
+// level, so envelopes stay reproducible.
+func compressor(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
+	switch c {
+	case None, "":
+		return nopCloser{w}, nil
+	case Gzip:
+		if level == 0 {
+			level = gzip.DefaultCompression
+		}
+		zw, err := gzip.NewWriterLevel(w, level)
+		if err != nil {
+			return nil, fmt.Errorf("gzip level %d: %w", level, err)
+		}
+		return zw, nil
+	case Zstd:
+		if level == 0 {
+			level = 3
+		}
+		if level < 1 || level > 22 {
+			return nil, fmt.Errorf("zstd level %d: want 1 to 22", level)
+		}
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)))
+	}
+	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// ErrTrailingData: bytes follow the end of a compressed stream.
+var ErrTrailingData = errors.New("data after the end of the envelope")
+
+// decompressed is the envelope's tar stream, with the compression it came in.
+type decompressed struct {
+	io.Reader
+	compression Compression
+	// finish checks, once the tar is read, that nothing follows the
+	// compressed stream, and releases the decoder.
+	finish func() error
+}
+
+// decompress tells the compression from the first bytes of r.
+func decompress(r io.Reader) (*decompressed, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read envelope: %w", err)
+	}
+	switch {
+	case bytes.HasPrefix(head, gzipMagic):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		// One gzip member only: a second one appended to a valid envelope
+		// would otherwise be read as part of it.
+		zr.Multistream(false)
+		return &decompressed{Reader: zr, compression: Gzip, finish: func() error {
+			if _, err := br.Peek(1); err == nil {
+				return fmt.Errorf("gzip: %w", ErrTrailingData)
+			}
+			return zr.Close()
+		}}, nil
+	case bytes.HasPrefix(head, zstdMagic):
+		zr, err := zstd.NewReader(br,
+			zstd.WithDecoderMaxWindow(MaxZstdWindow),
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return &decompressed{Reader: zr, compression: Zstd, finish: func() error {
+			defer zr.Close()
+			return nil
+		}}, nil
+	}
+	return &decompressed{Reader: br, compression: None, finish: func() error { return nil }}, nil
+}

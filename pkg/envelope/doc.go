@@ -1,0 +1,41 @@
+// Package envelope reads and writes envelope v1, the stream that carries a
+// container's read-write layer and its metadata.
+//
+// # Envelope v1
+//
+// An envelope is a POSIX (PAX) tar stream, optionally compressed as a whole
+// with gzip or zstd; readers tell which from the first bytes (gzip 1f 8b,
+// zstd 28 b5 2f fd) and never from a file name. It holds exactly these
+// members, all regular files, in this order:
+//
+//  1. envelope.json: {"format": "layer-tool.envelope/v1", "created",
+//     "producer", "container": {id, name, image, imageId, imageLayers,
+//     created, storageDriver}, "host": {os, arch, kernel, dockerVersion,
+//     apiVersion, storageDriver}, "layer": {size, entries}}. "created" is
+//     RFC 3339 and honours SOURCE_DATE_EPOCH; "imageLayers" are the image's
+//     rootfs diffIDs; "layer.size" is the byte size of layer.tar and
+//     "layer.entries" its number of entries.
+//  2. container.json: the Engine API's container inspect document, as the
+//     daemon sent it.
+//  3. docker-info.json: the Engine API's /info document, less the proxy
+//     settings (they can carry credentials) and less the counters that change
+//     from one call to the next (SystemTime, NFd, NGoroutines,
+//     NEventsListener, Containers*, Images), so that an envelope is
+//     reproducible.
+//  4. layer.tar: the container's upper directory as an OCI image layer,
+//     uncompressed, so its sha256 is the layer's diffID. Its exact form is
+//     described in package overlay.
+//  5. layer.tar-split.json.gz: tar-split metadata (github.com/vbatts/tar-split)
+//     of layer.tar, recorded while it was written; with the layer's files it
+//     reassembles layer.tar byte for byte.
+//  6. SHA256SUMS: "HEX  NAME" lines, in `sha256sum -c` format, over members
+//     1 to 5 in that order. Always last.
+//
+// Every member header has mode 0644, owner 0:0, empty user and group names
+// and the envelope's "created" time, so that exporting an unchanged
+// container twice with the same SOURCE_DATE_EPOCH gives the same bytes. The
+// gzip header carries no name and no time.
+//
+// A reader reads the stream once, to its end: after the tar's end only zero
+// padding may follow, and after a compressed stream nothing at all.
+package envelope

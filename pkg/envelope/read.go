@@ -1,0 +1,135 @@
+package envelope
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Errors that readers of an envelope return.
+var (
+	// ErrStructure: the stream is not a well-formed envelope: a member
+	// missing, extra, out of order, not a regular file, or the stream cut.
+	ErrStructure = errors.New("malformed envelope")
+	// ErrDigestMismatch: a member's sha256 differs from SHA256SUMS.
+	ErrDigestMismatch = errors.New("digest mismatch")
+)
+
+// Reader reads the members of an envelope in stream order. Each member's
+// sha256 is computed as it is read.
+type Reader struct {
+	// Compression is what the stream was compressed with.
+	Compression Compression
+	d           *decompressed
+	counted     *countingReader
+	tr          *tar.Reader
+	cur         *Member
+	last        string
+}
+
+// Member is one member of an envelope, readable once.
+type Member struct {
+	Name string
+	Size int64
+	r    io.Reader
+	h    hash.Hash
+	read int64
+}
+
+func (m *Member) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.h.Write(p[:n])
+	m.read += int64(n)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("%s: stream ends after %d of %d bytes: %w", m.Name, m.read, m.Size, ErrStructure)
+	}
+	return n, err
+}
+
+// Digest is the hex sha256 of the member; it is complete once the member
+// has been read to its end.
+func (m *Member) Digest() string { return hex.EncodeToString(m.h.Sum(nil)) }
+
+// NewReader starts reading an envelope from r, telling its compression
+// from its first bytes.
+func NewReader(r io.Reader) (*Reader, error) {
+	d, err := decompress(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStructure, err)
+	}
+	cr := &countingReader{r: d}
+	return &Reader{Compression: d.compression, d: d, counted: cr, tr: tar.NewReader(cr)}, nil
+}
+
+// Next skips what is left of the current member and returns the next one,
+// or io.EOF at the end of the tar.
+func (r *Reader) Next() (*Member, error) {
+	if r.cur != nil {
+		if _, err := io.Copy(io.Discard, r.cur); err != nil {
+			return nil, err
+		}
+		r.last = r.cur.Name
+		r.cur = nil
+	}
+	hdr, err := r.tr.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, io.EOF
+	}
+	if err != nil {
+		where := "at the start"
+		if r.last != "" {
+			where = "after " + r.last
+		}
+		if r.counted.n == 0 {
+			return nil, fmt.Errorf("%w: not a tar, gzip or zstd stream", ErrStructure)
+		}
+		return nil, fmt.Errorf("%w: bad tar header %s: %v", ErrStructure, where, err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil, fmt.Errorf("%w: member %q is not a regular file", ErrStructure, hdr.Name)
+	}
+	r.cur = &Member{Name: hdr.Name, Size: hdr.Size, r: r.tr, h: sha256.New()}
+	return r.cur, nil
+}
+
+// Close reads the stream to its end once the tar is done: only zero
+// padding may follow the tar's end, and nothing the compressed stream.
+func (r *Reader) Close() error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.counted.Read(buf)
+		if !allZero(buf[:n]) {
+			return fmt.Errorf("%w: %w after the tar's end", ErrStructure, ErrTrailingData)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: reading past the tar's end: %v", ErrStructure, err)
+		}
+	}
+	if err := r.d.finish(); err != nil {
+		return fmt.Errorf("%w: %v", ErrStructure, err)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	return len(bytes.Trim(b, "\x00")) == 0
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,36 @@
+// Package overlay converts an overlay2 upper directory into a canonical OCI
+// image layer tar, and classifies the entries of such a tar.
+//
+// # The canonical layer tar
+//
+// The tar that [Write] produces is a plain OCI image layer, and the same tree
+// always gives the same bytes:
+//
+//   - Entries come depth first; the entries of each directory are sorted
+//     bytewise by their name on disk (the order filepath.WalkDir gives), so a
+//     whiteout ".wh.NAME" stands where NAME sorts. The root of the upper
+//     directory itself is not an entry, as in the layers Docker writes.
+//   - Names are relative ("etc/passwd"); directories end in "/".
+//   - Headers are PAX. Owners are numeric, uname and gname empty; the mtime
+//     keeps its nanoseconds; atime and ctime are not recorded. PAX records are
+//     sorted by key (archive/tar does this), and the PAX header of an entry is
+//     named "PaxHeaders.0/NAME", never after a process id.
+//   - Modes keep setuid, setgid and sticky. Extended attributes are
+//     "SCHILY.xattr.NAME" records, except the overlay's own (trusted.overlay.*,
+//     or user.overlay.* where the daemon mounts with userxattr).
+//   - An overlay whiteout (a character device 0:0) becomes an empty regular
+//     file ".wh.NAME" that keeps the device's owner, permission bits and
+//     mtime. The kernel may give every whiteout of a layer one shared inode;
+//     whiteouts are never written as hard links.
+//   - An opaque directory (trusted.overlay.opaque=y) is followed at once by
+//     an empty regular file "DIR/.wh..wh..opq" with the directory's owner,
+//     permission bits and mtime.
+//   - A file, symlink, fifo or device with more than one link is written in
+//     full at its first name; its later names are hard links to that name.
+//   - Sockets cannot be carried in a tar: they are skipped with a warning.
+//
+// A layer that uses overlay features a plain layer cannot express is refused:
+// redirect_dir (trusted.overlay.redirect), metacopy (trusted.overlay.metacopy),
+// and a file on disk whose own name begins with ".wh.", which any reader of the
+// layer would take for a whiteout.
+package overlay

@@ -1,0 +1,163 @@
+package overlay
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+)
+
+// Errors that callers branch on.
+var (
+	// ErrUnsupportedLayer: the upper directory uses an overlay feature that
+	// a plain OCI layer cannot carry.
+	ErrUnsupportedLayer = errors.New("layer cannot be expressed as an OCI layer")
+	// ErrChanged: the tree changed between the measuring and the writing pass.
+	ErrChanged = errors.New("layer changed while it was being exported (stop or pause the container)")
+)
+
+// Options tune how an upper directory is read.
+type Options struct {
+	// UserXattr: the overlay keeps its own attributes in user.overlay.*
+	// (the daemon mounts with userxattr) instead of trusted.overlay.*.
+	UserXattr bool
+	// Warn, if set, is told about entries that are skipped (sockets).
+	Warn func(msg string)
+}
+
+// Plan describes a layer tar: its size, its entries, and a fingerprint of
+// every header in it. Two passes over an unchanged tree give equal plans.
+type Plan struct {
+	Size  int64
+	Stats Stats
+	// headers is the sha256 of every byte of the tar except file contents.
+	headers [sha256.Size]byte
+}
+
+// Same reports whether two plans describe the same tar.
+func (p Plan) Same(q Plan) bool { return p == q }
+
+// Measure walks root without reading file contents and returns the plan
+// of the tar that [Write] would produce for it.
+func Measure(ctx context.Context, root string, opts Options) (Plan, error) {
+	return run(ctx, root, nil, opts)
+}
+
+// Write streams the canonical layer tar of root into w and returns its plan.
+func Write(ctx context.Context, root string, w io.Writer, opts Options) (Plan, error) {
+	if w == nil {
+		return Plan{}, errors.New("write layer: nil writer")
+	}
+	return run(ctx, root, w, opts)
+}
+
+// run drives one pass: with a nil w it only counts, and file contents are
+// never read.
+func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, error) {
+	s := &sink{w: w, h: sha256.New()}
+	tw := tar.NewWriter(s)
+	var st Stats
+	buf := make([]byte, copyBuffer)
+	err := walk(ctx, root, opts, func(e *entry) error {
+		e.hdr.Format = tar.FormatPAX
+		if err := tw.WriteHeader(e.hdr); err != nil {
+			return fmt.Errorf("write header %q: %w", e.hdr.Name, err)
+		}
+		st.Add(e.hdr)
+		if e.hdr.Typeflag != tar.TypeReg || e.hdr.Size == 0 {
+			return nil
+		}
+		s.data = true
+		defer func() { s.data = false }()
+		if w == nil {
+			return skipData(tw, e.hdr.Size, buf)
+		}
+		return copyFile(tw, e.path, e.hdr.Size, buf)
+	})
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := tw.Close(); err != nil {
+		return Plan{}, fmt.Errorf("close layer tar: %w", err)
+	}
+	p := Plan{Size: s.n, Stats: st}
+	s.h.Sum(p.headers[:0])
+	return p, nil
+}
+
+// copyBuffer is the size of the reads of file contents.
+const copyBuffer = 1 << 20
+
+// skipData advances tw by n bytes without producing them: the sink counts
+// the bytes in data mode and never looks at them.
+func skipData(tw *tar.Writer, n int64, buf []byte) error {
+	for n > 0 {
+		k := int64(len(buf))
+		if n < k {
+			k = n
+		}
+		if _, err := tw.Write(buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// copyFile writes exactly size bytes of the file at name and fails if it has
+// more or fewer: a file that changes size mid-export is a changed layer.
+func copyFile(tw *tar.Writer, name string, size int64, buf []byte) (err error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", name, err)
+	}
+	defer f.Close()
+	n, err := io.CopyBuffer(tw, io.LimitReader(onlyReader{f}, size), buf)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if n != size {
+		return fmt.Errorf("read %s: %d of %d bytes: %w", name, n, size, ErrChanged)
+	}
+	if k, _ := f.Read(buf[:1]); k != 0 {
+		return fmt.Errorf("read %s: grew past %d bytes: %w", name, size, ErrChanged)
+	}
+	return nil
+}
+
+// onlyReader hides every method but Read, so that io.CopyBuffer uses our
+// buffer instead of a WriterTo or ReaderFrom path.
+type onlyReader struct{ io.Reader }
+
+// sink counts what the tar writer produces and hashes all of it but file
+// contents, which it forwards to w unless w is nil.
+type sink struct {
+	w    io.Writer
+	h    hash.Hash
+	n    int64
+	data bool
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	if !s.data {
+		s.h.Write(p)
+	}
+	if s.w != nil {
+		n, err := s.w.Write(p)
+		s.n += int64(n)
+		return n, err
+	}
+	s.n += int64(len(p))
+	return len(p), nil
+}
+
+// entry is one item of the walk: the header to write and, for a regular
+// file, the path its contents are read from.
+type entry struct {
+	hdr  *tar.Header
+	path string
+}

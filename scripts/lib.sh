@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# Shared helpers for layer-tool's test and demo scripts. Source it; don't run it.
+#
+#   lt_install        install dockerd, static busybox, getfattr/setfattr, zstd (apt)
+#   lt_daemon_start   start (or reuse) a private dockerd; exports DOCKER_HOST
+#   lt_daemon_stop    stop it again, but only if this shell started it
+#   lt_base_image     build layer-tool-base:latest and layer-tool-other:latest
+#
+# Environment:
+#   LT_STATE    state dir of the private daemon (default /tmp/layer-tool-docker)
+#   LT_BUSYBOX  static busybox copied into the images (default /bin/busybox)
+#
+# This file deliberately does not run `set -euo pipefail` at top level: that
+# would change the options of whatever shell sources it (an interactive shell
+# would then exit on the first failing command). The scripts that source it set
+# those options themselves; every function here scopes its own options with
+# `local -` and reports failure through its return status, so it behaves the
+# same with or without errexit.
+
+# Guard against double sourcing (e.g. a script sourcing it twice).
+if [[ -n "${_LT_LIB_SOURCED:-}" ]]; then
+	return 0
+fi
+_LT_LIB_SOURCED=1
+
+LT_STATE="${LT_STATE:-/tmp/layer-tool-docker}"
+LT_BUSYBOX="${LT_BUSYBOX:-/bin/busybox}"
+LT_BASE_IMAGE="layer-tool-base:latest"
+LT_OTHER_IMAGE="layer-tool-other:latest"
+
+# Set to 1 by lt_daemon_start when *this shell* launched dockerd, so that
+# lt_daemon_stop never tears down a daemon somebody else is still using.
+LT_DAEMON_STARTED=0
+LT_DAEMON_PID=""
+
+_lt_log() {
+	printf 'layer-tool: %s\n' "$*" >&2
+}
+
+# --------------------------------------------------------------------------
+# lt_install
+# --------------------------------------------------------------------------
+
+_LT_APT_UPDATED=0
+
+# _lt_busybox_ok: the images need a *static* busybox, because they contain
+# nothing else (no libc). Debian's dynamic "busybox" package would produce an
+# image whose every command fails with "no such file or directory".
+_lt_busybox_ok() {
+	[[ -x "$LT_BUSYBOX" ]] || return 1
+	if command -v ldd >/dev/null 2>&1 && ldd "$LT_BUSYBOX" >/dev/null 2>&1; then
+		return 1 # ldd succeeds only for dynamically linked programs
+	fi
+	return 0
+}
+
+lt_install() {
+	local -
+	set -u -o pipefail
+	local pkgs=() sudo=()
+
+	if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1 ||
+		! _lt_busybox_ok ||
+		! command -v getfattr >/dev/null 2>&1 || ! command -v setfattr >/dev/null 2>&1; then
+		pkgs+=(docker.io busybox-static attr)
+	fi
+	# The Go tests decompress zstd envelopes with the CLI to cross-check.
+	if ! command -v zstd >/dev/null 2>&1; then
+		pkgs+=(zstd)
+	fi
+	if ((${#pkgs[@]} == 0)); then
+		return 0 # fast path: nothing to do, works without root too
+	fi
+
+	if [[ "$(id -u)" != 0 ]]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo=(sudo)
+		else
+			_lt_log "need root (or sudo) to install: ${pkgs[*]}"
+			return 1
+		fi
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		_lt_log "apt-get not found; install these by hand: ${pkgs[*]}"
+		return 1
+	fi
+
+	_lt_log "installing: ${pkgs[*]}"
+	if ((_LT_APT_UPDATED == 0)); then
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+		_LT_APT_UPDATED=1
+	fi
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "${pkgs[@]}" || return 1
+}
+
+# --------------------------------------------------------------------------
+# lt_daemon_start / lt_daemon_stop
+# --------------------------------------------------------------------------
+
+# _lt_state: LT_STATE as an absolute, symlink-free path. dockerd needs absolute
+# paths, and /proc/mounts and /proc/PID/cmdline only ever show resolved ones.
+_lt_state() {
+	realpath -m -- "$LT_STATE"
+}
+
+# _lt_alive PID: the process exists and is not a zombie (kill -0 succeeds on
+# zombies, and a dockerd we launched may be an unreaped child of this shell).
+_lt_alive() {
+	local pid="$1" stat
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }" # the field after "(comm) " is the state letter
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# _lt_is_our_dockerd PID: alive, is dockerd, and serves *our* socket. This is
+# what keeps us from ever signalling another daemon (the system one, or a
+# private one under another state dir) after a pid was recycled.
+_lt_is_our_dockerd() {
+	local pid="$1" state comm cmdline
+	state="$(_lt_state)"
+	_lt_alive "$pid" || return 1
+	comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
+	[[ "$comm" == dockerd ]] || return 1
+	cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+	[[ "$cmdline" == *"unix://$state/docker.sock"* ]]
+}
+
+# _lt_pidfile_pid: the pid recorded by dockerd, or nothing.
+_lt_pidfile_pid() {
+	local pid=""
+	pid="$(cat "$(_lt_state)/docker.pid" 2>/dev/null)" || true
+	printf '%s' "${pid//[!0-9]/}"
+}
+
+# _lt_ping: does the daemon on our socket answer /_ping?
+_lt_ping() {
+	local sock
+	sock="$(_lt_state)/docker.sock"
+	[[ -S "$sock" ]] || return 1
+	if command -v curl >/dev/null 2>&1; then
+		curl -fsS --max-time 3 --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1
+	else
+		# Any docker CLI will do (Debian's 20.10 or a newer one in
+		# /usr/local/bin): both negotiate the API version down.
+		timeout 10 docker -H "unix://$sock" version >/dev/null 2>&1
+	fi
+}
+
+_lt_export_host() {
+	DOCKER_HOST="unix://$(_lt_state)/docker.sock"
+	export DOCKER_HOST
+	# A docker context would compete with DOCKER_HOST in newer CLIs.
+	unset DOCKER_CONTEXT
+}
+
+# _lt_wait_ping SECONDS [LAUNCHER_PID]: poll /_ping until it answers. Gives up
+# early if the launcher process died (dockerd exited on a startup error).
+_lt_wait_ping() {
+	local limit="$1" launcher="${2:-}" deadline=$((SECONDS + $1))
+	while ((SECONDS < deadline)); do
+		if _lt_ping; then
+			return 0
+		fi
+		if [[ -n "$launcher" ]] && ! _lt_alive "$launcher"; then
+			_lt_log "dockerd exited during startup"
+			return 1
+		fi
+		sleep 0.5
+	done
+	_lt_log "dockerd did not answer /_ping within ${limit}s"
+	return 1
+}
+
+_lt_dump_log() {
+	local log
+	log="$(_lt_state)/dockerd.log"
+	{
+		echo "---- last 30 lines of $log ----"
+		tail -n 30 "$log" 2>/dev/null || echo "(no log)"
+		echo "----"
+	} >&2
+}
+
+lt_daemon_start() {
+	local -
+	set -u -o pipefail
+	local state pid launcher
+	state="$(_lt_state)"
+	mkdir -p "$state" || return 1
+
+	# Reuse a daemon already serving our state dir (a previous run that was
+	# not stopped, or another script in this session). We did not start it, so
+	# we will not stop it either.
+	pid="$(_lt_pidfile_pid)"
+	if _lt_is_our_dockerd "$pid"; then
+		if ! _lt_ping; then
+			# Alive but silent: probably still starting up (a concurrent caller).
+			_lt_log "waiting for existing dockerd (pid $pid) in $state"
+			if ! _lt_wait_ping 60 "$pid"; then
+				_lt_dump_log
+				return 1
+			fi
+		fi
+		_lt_log "reusing dockerd (pid $pid) in $state"
+		LT_DAEMON_PID="$pid"
+		_lt_export_host
+		return 0
+	fi
+	if _lt_ping; then
+		# Something answers on our socket without a matching pidfile. Starting a
+		# second dockerd would steal the socket from it, so use it as is.
+		_lt_log "reusing daemon already answering on $state/docker.sock"
+		_lt_export_host
+		return 0
+	fi
+
+	# Stale leftovers from a crashed run: dockerd refuses to start while the
+	# pidfile names a live process (pids get recycled).
+	rm -f "$state/docker.pid" "$state/docker.sock"
+
+	# An empty config file keeps a system /etc/docker/daemon.json (which may set
+	# hosts or data-root) from conflicting with our flags. The private
+	# exec-root also gives this dockerd its own containerd, so it never talks
+	# to a system daemon's containerd.
+	[[ -f "$state/daemon.json" ]] || echo '{}' >"$state/daemon.json" || return 1
+
+	_lt_log "starting private dockerd in $state (log: $state/dockerd.log)"
+	# setsid: own session, so a Ctrl-C aimed at the test run does not kill the
+	# daemon before our EXIT trap stops it cleanly; --wait keeps the launcher
+	# pid alive exactly as long as dockerd, which lets us notice early exits.
+	# nohup: survive the controlling terminal going away.
+	setsid --wait nohup dockerd \
+		--config-file "$state/daemon.json" \
+		--data-root "$state/data" \
+		--exec-root "$state/exec" \
+		--host "unix://$state/docker.sock" \
+		--pidfile "$state/docker.pid" \
+		--bridge=none \
+		--iptables=false \
+		--ip-masq=false \
+		--storage-driver overlay2 \
+		</dev/null >>"$state/dockerd.log" 2>&1 &
+	launcher=$!
+	LT_DAEMON_STARTED=1 # set now, so a trap cleans up even if startup fails
+
+	if ! _lt_wait_ping 60 "$launcher"; then
+		_lt_dump_log
+		return 1
+	fi
+	LT_DAEMON_PID="$(_lt_pidfile_pid)"
+	_lt_export_host
+	_lt_log "dockerd ready (pid ${LT_DAEMON_PID:-?}), DOCKER_HOST=$DOCKER_HOST"
+}
+
+# _lt_ppid PID: parent pid from /proc/PID/stat (field 4, after "(comm)").
+_lt_ppid() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }"
+	read -r _ stat _ <<<"$stat"
+	printf '%s' "$stat"
+}
+
+# _lt_kill_leftovers: containerd, its shims, and the containers' init
+# processes that outlived dockerd (only happens after SIGKILL: containerd
+# dies with dockerd, but shims and containers are meant to survive). The
+# containerd processes are recognised by their command line, which names our
+# private exec-root; container inits are children of those shims. Everything
+# is signalled by pid, never by name.
+_lt_kill_leftovers() {
+	local exec_root p comm cmdline ppid
+	local -A ours=()
+	exec_root="$(_lt_state)/exec/"
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
+		[[ "$comm" == containerd* ]] || continue
+		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
+		[[ "$cmdline" == *"$exec_root"* ]] && ours[$p]="$comm"
+	done
+	((${#ours[@]} > 0)) || return 0
+	# Containers first, so they do not get reparented away from the shims.
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		[[ -z "${ours[$p]:-}" ]] || continue
+		ppid="$(_lt_ppid "$p")" || continue
+		if [[ -n "${ours[$ppid]:-}" ]] && _lt_alive "$p"; then
+			_lt_log "killing leftover container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+	done
+	for p in "${!ours[@]}"; do
+		if _lt_alive "$p"; then
+			_lt_log "killing leftover ${ours[$p]} (pid $p)"
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+	done
+}
+
+# _lt_unmount_all: lazily unmount everything below the state dir, deepest
+# first (overlay "merged" dirs, netns bind mounts, shm), so the directory can
+# be removed and nothing leaks into the host's mount table.
+_lt_unmount_all() {
+	local state m
+	state="$(_lt_state)"
+	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
+		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
+		# /proc/mounts escapes spaces etc. as octal (\040); undo that.
+		m="$(printf '%b' "$m")"
+		umount -l -- "$m" 2>/dev/null || _lt_log "could not unmount $m"
+	done
+}
+
+# lt_daemon_stop [force]: stop the daemon if this shell started it (or if
+# "force" is given). Safe to call repeatedly and from an EXIT trap: it never
+# fails and never exits the shell.
+lt_daemon_stop() {
+	local -
+	set +e -u
+	local pid deadline
+	if [[ "$LT_DAEMON_STARTED" != 1 && "${1:-}" != force ]]; then
+		return 0
+	fi
+
+	pid="$(_lt_pidfile_pid)"
+	if ! _lt_is_our_dockerd "$pid"; then
+		pid="$LT_DAEMON_PID"
+	fi
+	if _lt_is_our_dockerd "$pid"; then
+		_lt_log "stopping dockerd (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null
+		deadline=$((SECONDS + 30))
+		while _lt_alive "$pid" && ((SECONDS < deadline)); do
+			sleep 0.5
+		done
+		if _lt_alive "$pid"; then
+			_lt_log "dockerd (pid $pid) ignored SIGTERM for 30s; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null
+			sleep 1
+		fi
+	fi
+	_lt_kill_leftovers
+	_lt_unmount_all
+	LT_DAEMON_STARTED=0
+	LT_DAEMON_PID=""
+	return 0
+}
+
+# --------------------------------------------------------------------------
+# lt_base_image
+# --------------------------------------------------------------------------
+
+# _lt_fill_tree DIR [EXTRA_FILE...]: a minimal busybox root filesystem in DIR.
+# EXTRA_FILE paths (relative to /) get small contents, which changes the
+# image's diffIDs. Explicit `|| return 1` rather than errexit, because errexit
+# is ignored inside functions called from `||` or `if` contexts.
+_lt_fill_tree() {
+	local dir="$1" applet f
+	shift
+	(
+		umask 022
+		cd "$dir" || exit 1
+		mkdir -p bin etc tmp var root home dev proc sys usr/share/doc/base || exit 1
+		chmod 1777 tmp || exit 1
+		chmod 0700 root || exit 1
+		cp "$LT_BUSYBOX" bin/busybox || exit 1
+		chmod 0755 bin/busybox || exit 1
+		# `busybox --list` includes "busybox" itself: skip it, or the symlink
+		# would clash with the binary.
+		while IFS= read -r applet; do
+			[[ -n "$applet" && "$applet" != busybox ]] || continue
+			ln -s busybox "bin/$applet" || exit 1
+		done < <("$LT_BUSYBOX" --list)
+
+		printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+			'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >etc/passwd || exit 1
+		printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >etc/group || exit 1
+		echo 'layer-tool test image' >etc/motd || exit 1
+		# Tests delete or replace these to produce whiteouts and opaque dirs.
+		echo 'base image documentation' >usr/share/doc/base/README || exit 1
+		echo 'a second file, so the dir has more than one entry' \
+			>usr/share/doc/base/NOTES || exit 1
+		for f in "$@"; do
+			mkdir -p "$(dirname "./$f")" || exit 1
+			echo "extra file $f" >"./$f" || exit 1
+		done
+	)
+}
+
+# _lt_build_image TAG [EXTRA_FILE...]: import _lt_fill_tree's tree as a
+# single-layer image.
+_lt_build_image() {
+	local -
+	set -u -o pipefail
+	local tag="$1" tree rc
+	shift
+	tree="$(mktemp -d)" || return 1
+	if ! _lt_fill_tree "$tree" "$@"; then
+		_lt_log "could not assemble the root filesystem for $tag"
+		rm -rf "$tree"
+		return 1
+	fi
+
+	# Fixed owner, order and mtime: rebuilding yields the same diffIDs.
+	rc=0
+	tar -C "$tree" --numeric-owner --owner=0 --group=0 --sort=name \
+		--mtime=@946684800 -cf - . |
+		docker import --change 'CMD ["/bin/sh"]' - "$tag" >/dev/null || rc=$?
+	rm -rf "$tree"
+	if ((rc != 0)); then
+		_lt_log "docker import of $tag failed"
+		return 1
+	fi
+	_lt_log "built image $tag"
+}
+
+lt_base_image() {
+	local -
+	set -u -o pipefail
+	if ! _lt_busybox_ok; then
+		_lt_log "$LT_BUSYBOX is missing or not static (run lt_install)"
+		return 1
+	fi
+	if ! docker image inspect "$LT_BASE_IMAGE" >/dev/null 2>&1; then
+		_lt_build_image "$LT_BASE_IMAGE" || return 1
+	fi
+	# Same tree plus etc/other: different rootfs diffIDs, for mismatch tests.
+	if ! docker image inspect "$LT_OTHER_IMAGE" >/dev/null 2>&1; then
+		_lt_build_image "$LT_OTHER_IMAGE" etc/other || return 1
+	fi
+}
