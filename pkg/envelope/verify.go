@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 	"github.com/vbatts/tar-split/tar/asm"
@@ -366,20 +365,7 @@ func (v *verifier) checkSums() {
 		}
 		return
 	}
-	lines := strings.Split(strings.TrimSuffix(string(v.sums), "\n"), "\n")
-	want := Members[:len(Members)-1]
-	if len(lines) != len(want) {
-		v.fail(CheckChecksums, "%s: %d lines, want %d", MemberSums, len(lines), len(want))
-		return
-	}
-	for i, line := range lines {
-		hexsum, name, ok := strings.Cut(line, "  ")
-		if !ok || len(hexsum) != 64 || name != want[i] {
-			v.fail(CheckChecksums, "%s line %d: want \"<sha256>  %s\"", MemberSums, i+1, want[i])
-			return
-		}
-		if got := v.digests[name]; got != hexsum {
-			v.fail(CheckChecksums, "%s: sha256 %s, %s says %s: %v", name, got, MemberSums, hexsum, ErrDigestMismatch)
-		}
+	if err := compareSums(v.sums, v.digests); err != nil {
+		v.fail(CheckChecksums, "%v", err)
 	}
 }

@@ -1,0 +1,349 @@
+package overlay
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors of replacing an upper directory.
+var (
+	// ErrBusy: another import holds the layer's lock.
+	ErrBusy = errors.New("another import of this container is running")
+	// ErrMounted: the overlay that uses the upper directory is mounted.
+	ErrMounted = errors.New("the container's overlay is mounted")
+	// ErrNoBackup: there is no backup to roll back to.
+	ErrNoBackup = errors.New("no backup to roll back to")
+)
+
+// Names beside the upper directory. Docker keeps an upper dir as
+// overlay2/<id>/diff; staging dirs, backups and the journal go in
+// overlay2/<id>/, on the same file system, so renames are atomic, and
+// `docker rm` removes them with the container.
+const (
+	stagingInfix = ".layer-tool-staging."
+	backupInfix  = ".layer-tool-backup."
+	journalName  = "layer-tool.journal"
+	backupLayout = "20060102T150405.000000000Z"
+)
+
+// Target is a locked upper directory about to be replaced.
+type Target struct {
+	Upper string
+	dir   string // the directory holding Upper
+	base  string // Upper's name in dir
+	dirFd int    // dir, open and flock'ed
+	// Recovered says what a killed earlier run left and this one mended.
+	Recovered []string
+}
+
+// OpenTarget locks the directory holding upper against a concurrent
+// import (flock, released when the process dies) and finishes or undoes
+// whatever a killed earlier run left behind.
+func OpenTarget(upper string) (*Target, error) {
+	upper = filepath.Clean(upper)
+	t := &Target{Upper: upper, dir: filepath.Dir(upper), base: filepath.Base(upper)}
+	fd, err := unix.Open(t.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open layer dir %s: %w", t.dir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w", t.dir, ErrBusy)
+		}
+		return nil, fmt.Errorf("lock %s: %w", t.dir, err)
+	}
+	t.dirFd = fd
+	if err := t.recover(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Close releases the lock.
+func (t *Target) Close() error { return unix.Close(t.dirFd) }
+
+// Stage makes a new empty staging directory (mode 0700) beside the upper
+// directory.
+func (t *Target) Stage() (string, error) {
+	name := t.base + stagingInfix + fmt.Sprint(time.Now().UnixNano())
+	if err := unix.Mkdirat(t.dirFd, name, 0o700); err != nil {
+		return "", fmt.Errorf("make staging dir: %w", err)
+	}
+	return filepath.Join(t.dir, name), nil
+}
+
+// Discard removes a staging directory after a failure.
+func (t *Target) Discard(staging string) error {
+	if !strings.HasPrefix(filepath.Base(staging), t.base+stagingInfix) {
+		return fmt.Errorf("discard %s: not a staging dir", staging)
+	}
+	return os.RemoveAll(staging)
+}
+
+// CopyRootAttrs gives the staging directory the owner, mode and mtime of
+// the upper directory: the layer has no root entry.
+func (t *Target) CopyRootAttrs(staging string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(t.Upper, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", t.Upper, err)
+	}
+	if err := os.Lchown(staging, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	if err := os.Chmod(staging, os.FileMode(st.Mode&0o777)|unixModeBits(st.Mode)); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{st.Mtim, st.Mtim}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, staging, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func unixModeBits(m uint32) os.FileMode {
+	var fm os.FileMode
+	if m&unix.S_ISUID != 0 {
+		fm |= os.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		fm |= os.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		fm |= os.ModeSticky
+	}
+	return fm
+}
+
+// journal records a swap in progress, so that a run killed in the middle
+// can tell, by inode numbers, whether the exchange happened.
+type journal struct {
+	Staging    string `json:"staging"`
+	StagingIno uint64 `json:"stagingIno"`
+	UpperIno   uint64 `json:"upperIno"`
+	// Backup is the name the old upper dir gets; empty: delete it.
+	Backup string `json:"backup"`
+}
+
+// Swap makes staging (a staging dir or a backup beside the upper
+// directory) the upper directory in one atomic step
+// (renameat2 RENAME_EXCHANGE), after syncing it to disk. The old upper
+// directory is kept as a timestamped backup beside it, whose path is
+// returned, or deleted when keep is false.
+func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
+	sfd, err := unix.Open(staging, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("open staging dir: %w", err)
+	}
+	err = unix.Syncfs(sfd)
+	unix.Close(sfd)
+	if err != nil {
+		return "", fmt.Errorf("syncfs: %w", err)
+	}
+	j := journal{Staging: filepath.Base(staging)}
+	if keep {
+		j.Backup = t.base + backupInfix + time.Now().UTC().Format(backupLayout)
+	}
+	if j.StagingIno, err = t.ino(j.Staging); err != nil {
+		return "", err
+	}
+	if j.UpperIno, err = t.ino(t.base); err != nil {
+		return "", err
+	}
+	if err := t.writeJournal(j); err != nil {
+		return "", err
+	}
+	if err := unix.Renameat2(t.dirFd, j.Staging, t.dirFd, t.base, unix.RENAME_EXCHANGE); err != nil {
+		// Leave the journal: recover() finds the exchange not done and
+		// removes the staging dir.
+		return "", fmt.Errorf("exchange %s with %s: %w", j.Staging, t.base, err)
+	}
+	if err := unix.Fsync(t.dirFd); err != nil {
+		return "", fmt.Errorf("sync %s: %w", t.dir, err)
+	}
+	if err := t.finish(j); err != nil {
+		return "", err
+	}
+	if keep {
+		return filepath.Join(t.dir, j.Backup), nil
+	}
+	return "", nil
+}
+
+// finish moves the old upper dir, now at the staging name, to its backup
+// name or removes it, then drops the journal.
+func (t *Target) finish(j journal) error {
+	if j.Backup != "" {
+		if err := unix.Renameat(t.dirFd, j.Staging, t.dirFd, j.Backup); err != nil {
+			return fmt.Errorf("keep backup %s: %w", j.Backup, err)
+		}
+	} else if err := os.RemoveAll(filepath.Join(t.dir, j.Staging)); err != nil {
+		return fmt.Errorf("remove old upper dir: %w", err)
+	}
+	if err := unix.Unlinkat(t.dirFd, journalName, 0); err != nil {
+		return fmt.Errorf("remove journal: %w", err)
+	}
+	return unix.Fsync(t.dirFd)
+}
+
+func (t *Target) ino(name string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(t.dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", filepath.Join(t.dir, name), err)
+	}
+	return st.Ino, nil
+}
+
+func (t *Target) writeJournal(j journal) error {
+	data, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	tmp := journalName + ".tmp"
+	fd, err := unix.Openat(t.dirFd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(t.dirFd, tmp, t.dirFd, journalName)
+	}
+	if err == nil {
+		err = unix.Fsync(t.dirFd)
+	}
+	if err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	return nil
+}
+
+// recover finishes a swap whose exchange happened before the run died, or
+// undoes one whose exchange did not, and removes abandoned staging dirs.
+func (t *Target) recover() error {
+	data, err := os.ReadFile(filepath.Join(t.dir, journalName))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("read journal: %w", err)
+	default:
+		var j journal
+		if err := json.Unmarshal(data, &j); err != nil || !strings.HasPrefix(j.Staging, t.base+stagingInfix) && !strings.HasPrefix(j.Staging, t.base+backupInfix) {
+			return fmt.Errorf("journal %s is damaged; inspect %s by hand", filepath.Join(t.dir, journalName), t.dir)
+		}
+		upperIno, err := t.ino(t.base)
+		if err != nil {
+			return err
+		}
+		if upperIno == j.StagingIno {
+			if err := t.finish(j); err != nil {
+				return err
+			}
+			t.Recovered = append(t.Recovered, "finished the swap of a killed run")
+		} else {
+			if err := unix.Unlinkat(t.dirFd, journalName, 0); err != nil {
+				return fmt.Errorf("remove journal: %w", err)
+			}
+			t.Recovered = append(t.Recovered, "undid the swap a killed run had not made")
+		}
+	}
+	names, err := readNames(t.dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, t.base+stagingInfix) {
+			if err := os.RemoveAll(filepath.Join(t.dir, n)); err != nil {
+				return fmt.Errorf("remove abandoned staging dir: %w", err)
+			}
+			t.Recovered = append(t.Recovered, "removed abandoned staging dir "+n)
+		}
+	}
+	return nil
+}
+
+// Backup is a kept upper directory.
+type Backup struct {
+	Path string
+	Time time.Time
+}
+
+// Backups lists the kept upper directories, oldest first.
+func (t *Target) Backups() ([]Backup, error) {
+	names, err := readNames(t.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Backup
+	for _, n := range names {
+		stamp, ok := strings.CutPrefix(n, t.base+backupInfix)
+		if !ok {
+			continue
+		}
+		ts, err := time.Parse(backupLayout, stamp)
+		if err != nil {
+			continue
+		}
+		out = append(out, Backup{Path: filepath.Join(t.dir, n), Time: ts})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// Rollback swaps the newest backup back in. The upper directory it
+// displaces becomes a backup in turn, so a rollback can itself be undone.
+func (t *Target) Rollback() (restored, displaced string, err error) {
+	backups, err := t.Backups()
+	if err != nil {
+		return "", "", err
+	}
+	if len(backups) == 0 {
+		return "", "", fmt.Errorf("%s: %w", t.dir, ErrNoBackup)
+	}
+	newest := backups[len(backups)-1].Path
+	// After the exchange the backup's name holds the displaced upper dir,
+	// which Swap then renames to a new backup name.
+	displaced, err = t.Swap(newest, true)
+	if err != nil {
+		return "", "", err
+	}
+	return newest, displaced, nil
+}
+
+// Mounted tells whether an overlay with upper as its upperdir is mounted in
+// this mount namespace.
+func Mounted(upper string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, fmt.Errorf("read mounts: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	needle := "upperdir=" + upper
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, " - overlay ") {
+			continue
+		}
+		for _, opt := range strings.Split(line[strings.LastIndex(line, " ")+1:], ",") {
+			if opt == needle {
+				return true, nil
+			}
+		}
+	}
+	return false, sc.Err()
+}
