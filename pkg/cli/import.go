@@ -152,40 +152,104 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 		defer file.Close()
 		in = file
 	}
-	im := &importer{eng: eng, target: t, c: c, host: host, flags: f}
-	defer func() {
-		if err != nil && im.staging != "" {
-			if derr := t.Discard(im.staging); derr != nil {
-				fmt.Fprintf(s.Stderr, "layer-import: remove staging dir: %v\n", derr)
-			}
-		}
-	}()
 	if !f.quiet && isTerminal(s.Stderr) {
 		p := newProgress(s.Stderr)
 		defer p.stop()
 		in = p.reader(in)
 	}
+	t.Failpoint = failpoint()
+	gate := func(ctx context.Context, m *envelope.Meta) error {
+		return gateImport(ctx, eng, c, host, f.host, m)
+	}
+	res, err := replaceLayer(ctx, t, in, gate, overlay.Options{UserXattr: host.UserXattr}, !f.noBackup)
+	if err != nil {
+		return err
+	}
+	msg := "old layer deleted (--no-backup)"
+	if res.backup != "" {
+		msg = "old layer kept at " + res.backup
+	}
+	fmt.Fprintf(s.Stderr, "layer-import: %s: imported %s (%d entries); %s\n", c.Name, res.digest, res.entries, msg)
+	return nil
+}
+
+// imported is what a successful replacement did.
+type imported struct {
+	digest  string
+	entries int64
+	backup  string
+}
+
+// replaceLayer extracts the envelope read from in into a staging dir beside
+// t's upper dir, verifies it, and swaps it in. gate sees envelope.json
+// before anything is written. On any error the staging dir is removed and
+// the upper dir is as it was.
+func replaceLayer(ctx context.Context, t *overlay.Target, in io.Reader, gate func(context.Context, *envelope.Meta) error, opts overlay.Options, keep bool) (res imported, err error) {
+	im := &importer{target: t, gate: gate, opts: opts}
+	defer func() {
+		if err != nil && im.staging != "" {
+			if derr := t.Discard(im.staging); derr != nil {
+				err = fmt.Errorf("%w (and removing the staging dir: %v)", err, derr)
+			}
+		}
+	}()
 	ex, err := envelope.Extract(ctx, in, im)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if err := im.verify(ctx, ex); err != nil {
-		return err
+		return res, err
 	}
 	if err := t.CopyRootAttrs(im.staging); err != nil {
-		return fmt.Errorf("set root of staged layer: %w", err)
+		return res, fmt.Errorf("set root of staged layer: %w", err)
 	}
-	backup, err := t.Swap(im.staging, !f.noBackup)
+	staging := im.staging
+	im.staging = "" // Swap owns it now
+	backup, err := t.Swap(staging, keep)
 	if err != nil {
-		return err
+		return res, err
 	}
-	im.staging = ""
-	msg := "old layer deleted (--no-backup)"
-	if backup != "" {
-		msg = "old layer kept at " + backup
+	return imported{digest: ex.LayerDigest, entries: ex.Meta.Layer.Entries, backup: backup}, nil
+}
+
+// gateImport refuses an envelope that does not fit the target container.
+func gateImport(ctx context.Context, eng *engine.Engine, c *engine.Container, host *engine.Host, hc hostChecks, m *envelope.Meta) error {
+	skip := hc.skip
+	if !*skip[checkOS] && m.Host.OS != host.OS {
+		return fmt.Errorf("envelope is from %s, this host is %s (--skip-os)", m.Host.OS, host.OS)
 	}
-	fmt.Fprintf(s.Stderr, "layer-import: %s: imported %s (%d entries); %s\n", c.Name, ex.LayerDigest, ex.Meta.Layer.Entries, msg)
+	if !*skip[checkArch] && m.Host.Arch != host.Arch {
+		return fmt.Errorf("envelope is from %s, this host is %s (--skip-arch)", m.Host.Arch, host.Arch)
+	}
+	if !*skip[checkStorage] && m.Container.StorageDriver != engine.Overlay2 {
+		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2 (--skip-storage)", m.Container.StorageDriver)
+	}
+	if !*skip[checkImage] {
+		layers, err := eng.ImageLayers(ctx, c.ImageID)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(layers, m.Container.ImageLayers) {
+			return fmt.Errorf("container %s's image %s has other rootfs layers than the envelope's source image %s (--skip-image)", c.Name, c.Image, m.Container.Image)
+		}
+	}
 	return nil
+}
+
+// failpoint returns a hook that kills this process with SIGKILL at the
+// point named by LAYER_TOOL_KILL_AT, if any: how the tests prove that a
+// run killed at that point loses nothing. Not for production use.
+func failpoint() func(string) {
+	at := os.Getenv("LAYER_TOOL_KILL_AT")
+	if at == "" {
+		return nil
+	}
+	return func(point string) {
+		if point == at {
+			unix.Kill(os.Getpid(), unix.SIGKILL)
+			select {}
+		}
+	}
 }
 
 func listBackups(t *overlay.Target, s Streams) error {
@@ -202,11 +266,9 @@ func listBackups(t *overlay.Target, s Streams) error {
 // importer gates an envelope as it arrives and extracts its layer into a
 // staging directory.
 type importer struct {
-	eng     *engine.Engine
 	target  *overlay.Target
-	c       *engine.Container
-	host    *engine.Host
-	flags   importFlags
+	gate    func(context.Context, *envelope.Meta) error
+	opts    overlay.Options
 	staging string
 	stats   overlay.Stats
 }
@@ -214,27 +276,11 @@ type importer struct {
 // ErrNoSpace: the file system cannot hold the layer.
 var ErrNoSpace = errors.New("not enough free space")
 
-// Meta refuses an envelope that does not fit the target, before anything
-// is written.
+// Meta refuses an envelope that does not fit the target, or the free
+// space, before anything is written.
 func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
-	skip := im.flags.host.skip
-	if !*skip[checkOS] && m.Host.OS != im.host.OS {
-		return fmt.Errorf("envelope is from %s, this host is %s (--skip-os)", m.Host.OS, im.host.OS)
-	}
-	if !*skip[checkArch] && m.Host.Arch != im.host.Arch {
-		return fmt.Errorf("envelope is from %s, this host is %s (--skip-arch)", m.Host.Arch, im.host.Arch)
-	}
-	if !*skip[checkStorage] && m.Container.StorageDriver != engine.Overlay2 {
-		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2 (--skip-storage)", m.Container.StorageDriver)
-	}
-	if !*skip[checkImage] {
-		layers, err := im.eng.ImageLayers(ctx, im.c.ImageID)
-		if err != nil {
-			return err
-		}
-		if !slices.Equal(layers, m.Container.ImageLayers) {
-			return fmt.Errorf("container %s's image %s has other rootfs layers than the envelope's source image %s (--skip-image)", im.c.Name, im.c.Image, m.Container.Image)
-		}
+	if err := im.gate(ctx, m); err != nil {
+		return err
 	}
 	staging, err := im.target.Stage()
 	if err != nil {
@@ -253,7 +299,10 @@ func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 
 // Layer extracts layer.tar into the staging directory.
 func (im *importer) Layer(ctx context.Context, r io.Reader) error {
-	st, err := overlay.Apply(ctx, im.staging, r, overlay.Options{UserXattr: im.host.UserXattr})
+	if im.target.Failpoint != nil {
+		r = &killAfter{r: r, n: 64 << 10, kill: func() { im.target.Failpoint("extract") }}
+	}
+	st, err := overlay.Apply(ctx, im.staging, r, im.opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", envelope.MemberLayer, err)
 	}
@@ -280,7 +329,7 @@ func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
 		return fmt.Errorf("%w: tar-split reassembles %s, want %s", ErrVerify, got, ex.LayerDigest)
 	}
 	h := sha256.New()
-	if _, err := overlay.Write(ctx, im.staging, h, overlay.Options{UserXattr: im.host.UserXattr}); err != nil {
+	if _, err := overlay.Write(ctx, im.staging, h, im.opts); err != nil {
 		return fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != ex.LayerDigest {
@@ -295,4 +344,19 @@ type stagedFiles string
 
 func (d stagedFiles) Get(name string) (io.ReadCloser, error) {
 	return overlay.OpenBeneath(string(d), name)
+}
+
+// killAfter calls kill once n bytes have been read: the "extract" failpoint.
+type killAfter struct {
+	r    io.Reader
+	n    int64
+	kill func()
+}
+
+func (k *killAfter) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	if k.n -= int64(n); k.n < 0 {
+		k.kill()
+	}
+	return n, err
 }

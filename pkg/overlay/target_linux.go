@@ -43,6 +43,10 @@ type Target struct {
 	dirFd int    // dir, open and flock'ed
 	// Recovered says what a killed earlier run left and this one mended.
 	Recovered []string
+	// Failpoint, if set, is called at "exchange" (journal written, before
+	// the exchange) and "exchanged" (before the old dir is moved to its
+	// backup name): where tests kill the process.
+	Failpoint func(point string)
 }
 
 // OpenTarget locks the directory holding upper against a concurrent
@@ -133,23 +137,32 @@ type journal struct {
 }
 
 // Swap makes staging (a staging dir or a backup beside the upper
-// directory) the upper directory in one atomic step
-// (renameat2 RENAME_EXCHANGE), after syncing it to disk. The old upper
-// directory is kept as a timestamped backup beside it, whose path is
-// returned, or deleted when keep is false.
+// directory) the upper directory in one atomic step (renameat2
+// RENAME_EXCHANGE), after syncing it to disk. The old upper directory is
+// kept as a timestamped backup beside it, whose path is returned, or
+// deleted when keep is false.
+//
+// Swap owns staging from the call on. If it fails before the exchange, the
+// upper directory is untouched and a staging dir is removed. If it fails
+// after, the new layer is in place and the next OpenTarget finishes the
+// rest from the journal.
 func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
-	sfd, err := unix.Open(staging, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", fmt.Errorf("open staging dir: %w", err)
-	}
-	err = unix.Syncfs(sfd)
-	unix.Close(sfd)
-	if err != nil {
-		return "", fmt.Errorf("syncfs: %w", err)
-	}
 	j := journal{Staging: filepath.Base(staging)}
 	if keep {
 		j.Backup = t.base + backupInfix + time.Now().UTC().Format(backupLayout)
+	}
+	exchanged := false
+	defer func() {
+		if err == nil || exchanged {
+			return
+		}
+		unix.Unlinkat(t.dirFd, journalName, 0)
+		if strings.HasPrefix(j.Staging, t.base+stagingInfix) {
+			os.RemoveAll(staging)
+		}
+	}()
+	if err := syncDir(staging); err != nil {
+		return "", err
 	}
 	if j.StagingIno, err = t.ino(j.Staging); err != nil {
 		return "", err
@@ -160,21 +173,36 @@ func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
 	if err := t.writeJournal(j); err != nil {
 		return "", err
 	}
+	t.failpoint("exchange")
 	if err := unix.Renameat2(t.dirFd, j.Staging, t.dirFd, t.base, unix.RENAME_EXCHANGE); err != nil {
-		// Leave the journal: recover() finds the exchange not done and
-		// removes the staging dir.
 		return "", fmt.Errorf("exchange %s with %s: %w", j.Staging, t.base, err)
 	}
+	exchanged = true
 	if err := unix.Fsync(t.dirFd); err != nil {
-		return "", fmt.Errorf("sync %s: %w", t.dir, err)
+		return "", fmt.Errorf("swapped, but sync %s: %w (the next run finishes)", t.dir, err)
 	}
+	t.failpoint("exchanged")
 	if err := t.finish(j); err != nil {
-		return "", err
+		return "", fmt.Errorf("swapped, but %w (the next run finishes)", err)
 	}
 	if keep {
 		return filepath.Join(t.dir, j.Backup), nil
 	}
 	return "", nil
+}
+
+// syncDir flushes the file system holding dir (syncfs), so that a staged
+// layer is on disk before it is swapped in.
+func syncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	return nil
 }
 
 // finish moves the old upper dir, now at the staging name, to its backup
@@ -191,6 +219,12 @@ func (t *Target) finish(j journal) error {
 		return fmt.Errorf("remove journal: %w", err)
 	}
 	return unix.Fsync(t.dirFd)
+}
+
+func (t *Target) failpoint(point string) {
+	if t.Failpoint != nil {
+		t.Failpoint(point)
+	}
 }
 
 func (t *Target) ino(name string) (uint64, error) {
