@@ -28,6 +28,8 @@ Flags:
   --skip-os           do not compare the operating system
   --skip-arch         do not compare the architecture
   --offline           skip all four host checks (no daemon needed)
+  --expect sha256:HEX the input as stored must have this sha256 (as
+                      layer-export printed it); adds an "expect" check
 
 Examples:
   layer-check < web.layer.zst | jq .valid
@@ -40,6 +42,7 @@ const (
 	checkStorage = "storage"
 	checkOS      = "os"
 	checkArch    = "arch"
+	checkExpect  = "expect"
 )
 
 // hostChecks says which host checks to skip.
@@ -68,6 +71,7 @@ func checkCommand(name string, fileArg bool) *command {
 		fs.StringVar(&format, "format", format, "report format")
 		hc := addHostFlags(fs)
 		offline := fs.Bool("offline", false, "skip the host checks")
+		expect := fs.String("expect", "", "sha256 the input must have")
 		pos, err := parse(fs, checkUsage, args, s)
 		if err != nil {
 			return err
@@ -87,14 +91,33 @@ func checkCommand(name string, fileArg bool) *command {
 			defer f.Close()
 			in = f
 		}
+		want := ""
+		if *expect != "" {
+			if want, err = envelope.ParseDigest(*expect); err != nil {
+				return usagef("--expect: %v", err)
+			}
+		}
+		raw := envelope.NewDigestReader(in)
 		if *offline {
 			for _, p := range hc.skip {
 				*p = true
 			}
 		}
-		rep, err := envelope.Verify(ctx, in)
+		rep, err := envelope.Verify(ctx, raw)
 		if err != nil {
 			return err
+		}
+		if want != "" {
+			// Verify may stop early on a broken envelope; the digest is of
+			// the whole input.
+			if _, err := io.Copy(io.Discard, raw); err != nil {
+				return err
+			}
+			if got := raw.Digest(); got == want {
+				rep.Add(checkExpect, envelope.Pass, "input is %s", got)
+			} else {
+				rep.Add(checkExpect, envelope.Fail, "input is %s, --expect %s", got, want)
+			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -26,6 +26,9 @@ Flags:
   --compress [none|gzip|zstd]
                            compress the whole envelope; bare --compress means gzip
   --level N                compression level (gzip 1-9, zstd 1-22; 0 = default)
+  --digest-file FILE       write the sha256 of the output (sha256:HEX) to FILE
+                           instead of printing it on stderr; give it to
+                           layer-check or layer-import --expect
 
 Environment: DOCKER_HOST picks the daemon; SOURCE_DATE_EPOCH fixes the
 envelope's "created" time; LAYER_TOOL_COMPRESS, LAYER_TOOL_LEVEL set flags.
@@ -71,6 +74,7 @@ func exportCommand(name string, fileArg bool) *command {
 		comp := &compressFlag{c: envelope.None}
 		fs.Var(comp, "compress", "compression")
 		level := fs.Int("level", 0, "compression level")
+		digestFile := fs.String("digest-file", "", "write the output's sha256 here")
 		pos, err := parse(fs, exportUsage, args, s)
 		if err != nil {
 			return err
@@ -88,14 +92,14 @@ func exportCommand(name string, fileArg bool) *command {
 			}
 			*out = pos[1]
 		}
-		return export(ctx, pos[0], *out, envelope.WriteOptions{Compression: comp.c, Level: *level}, s)
+		return export(ctx, pos[0], *out, *digestFile, envelope.WriteOptions{Compression: comp.c, Level: *level}, s)
 	}
 	return cmd
 }
 
 // export writes the envelope of container ref to the file out, or to stdout
 // when out is empty.
-func export(ctx context.Context, ref, out string, opts envelope.WriteOptions, s Streams) error {
+func export(ctx context.Context, ref, out, digestFile string, opts envelope.WriteOptions, s Streams) error {
 	if out == "" && isTerminal(s.Stdout) {
 		return usagef("refusing to write an envelope to a terminal; redirect stdout or use -o FILE")
 	}
@@ -161,12 +165,33 @@ func export(ctx context.Context, ref, out string, opts envelope.WriteOptions, s 
 			return nil
 		},
 	}
-	if out == "" {
-		return envelope.Write(ctx, s.Stdout, contents, opts)
+	var digest string
+	write := func(w io.Writer) error {
+		d := envelope.NewDigestWriter(w)
+		if err := envelope.Write(ctx, d, contents, opts); err != nil {
+			return err
+		}
+		digest = d.Digest()
+		return nil
 	}
-	return writeFileAtomic(out, func(w io.Writer) error {
-		return envelope.Write(ctx, w, contents, opts)
-	})
+	if out == "" {
+		err = write(s.Stdout)
+	} else {
+		err = writeFileAtomic(out, write)
+	}
+	if err != nil {
+		return err
+	}
+	// The digest of the stream as written is what proves, later, that an
+	// envelope is this one: keep it apart from the envelope.
+	if digestFile != "" {
+		return writeFileAtomic(digestFile, func(w io.Writer) error {
+			_, err := fmt.Fprintln(w, digest)
+			return err
+		})
+	}
+	fmt.Fprintf(s.Stderr, "layer-export: %s %s\n", c.Name, digest)
+	return nil
 }
 
 // createdTime is now, or SOURCE_DATE_EPOCH when set

@@ -35,6 +35,9 @@ Flags:
   --skip-storage   accept an envelope whose source was not overlay2
   --skip-os        accept an envelope from another OS
   --skip-arch      accept an envelope from another architecture
+  --expect sha256:HEX
+                   refuse the envelope unless the input, as stored, has this
+                   sha256 (as layer-export printed it); checked before the swap
   -q               no progress line
 
 Examples:
@@ -51,6 +54,7 @@ type importFlags struct {
 	rollback    bool
 	listBackups bool
 	quiet       bool
+	expect      string
 	host        hostChecks
 }
 
@@ -65,6 +69,7 @@ func importCommand(name string) *command {
 		fs.BoolVar(&f.rollback, "rollback", false, "swap the newest backup back in")
 		fs.BoolVar(&f.listBackups, "list-backups", false, "list backups")
 		fs.BoolVar(&f.quiet, "q", false, "no progress")
+		fs.StringVar(&f.expect, "expect", "", "sha256 the input must have")
 		f.host = addHostFlags(fs)
 		pos, err := parse(fs, importUsage, args, s)
 		if err != nil {
@@ -93,6 +98,11 @@ func importCommand(name string) *command {
 		}
 		if f.input == "-" {
 			f.input = ""
+		}
+		if f.expect != "" {
+			if f.expect, err = envelope.ParseDigest(f.expect); err != nil {
+				return usagef("--expect: %v", err)
+			}
 		}
 		return importLayer(ctx, ref, f, s)
 	}
@@ -151,6 +161,9 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 		}
 		defer file.Close()
 		in = file
+	}
+	if f.expect != "" {
+		in = envelope.Expect(in, f.expect)
 	}
 	if !f.quiet && isTerminal(s.Stderr) {
 		p := newProgress(s.Stderr)
@@ -287,12 +300,23 @@ func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 		return err
 	}
 	im.staging = staging
+	// Apply refuses entries beyond the declared count, so the declared
+	// size and count bound what the import can write: file data within
+	// the tar's size, and at most one block and one inode per entry.
+	im.opts.MaxEntries = m.Layer.Entries
+	if m.Layer.Entries == 0 {
+		im.opts.MaxEntries = -1
+	}
 	var fs unix.Statfs_t
 	if err := unix.Statfs(staging, &fs); err != nil {
 		return fmt.Errorf("statfs %s: %w", staging, err)
 	}
-	if free := int64(fs.Bavail) * fs.Bsize; free < m.Layer.Size {
-		return fmt.Errorf("layer needs up to %d bytes, %s has %d free: %w", m.Layer.Size, staging, free, ErrNoSpace)
+	need := m.Layer.Size + m.Layer.Entries*fs.Bsize
+	if free := int64(fs.Bavail) * fs.Bsize; free < need {
+		return fmt.Errorf("layer needs up to %d bytes, %s has %d free: %w", need, staging, free, ErrNoSpace)
+	}
+	if fs.Files > 0 && uint64(m.Layer.Entries) > fs.Ffree {
+		return fmt.Errorf("layer has %d entries, %s has %d free inodes: %w", m.Layer.Entries, staging, fs.Ffree, ErrNoSpace)
 	}
 	return nil
 }

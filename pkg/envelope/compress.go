@@ -102,8 +102,8 @@ func decompress(r io.Reader) (*decompressed, error) {
 		// would otherwise be read as part of it.
 		zr.Multistream(false)
 		return &decompressed{Reader: zr, compression: Gzip, finish: func() error {
-			if _, err := br.Peek(1); err == nil {
-				return fmt.Errorf("gzip: %w", ErrTrailingData)
+			if err := atEOF(br); err != nil {
+				return fmt.Errorf("gzip: %w", err)
 			}
 			return zr.Close()
 		}}, nil
@@ -117,8 +117,24 @@ func decompress(r io.Reader) (*decompressed, error) {
 		}
 		return &decompressed{Reader: zr, compression: Zstd, finish: func() error {
 			defer zr.Close()
+			if err := atEOF(br); err != nil {
+				return fmt.Errorf("zstd: %w", err)
+			}
 			return nil
 		}}, nil
 	}
-	return &decompressed{Reader: br, compression: None, finish: func() error { return nil }}, nil
+	return &decompressed{Reader: br, compression: None, finish: func() error { return atEOF(br) }}, nil
+}
+
+// atEOF checks that the raw stream has nothing left, reading it to its
+// end so that a reader below (an --expect digest) sees all of it.
+func atEOF(br *bufio.Reader) error {
+	_, err := br.Peek(1)
+	switch {
+	case err == nil:
+		return ErrTrailingData
+	case errors.Is(err, io.EOF):
+		return nil
+	}
+	return err
 }

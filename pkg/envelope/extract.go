@@ -73,8 +73,8 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrStructure, err)
 			}
-			if !json.Valid(data) {
-				return nil, fmt.Errorf("%w: %s: not valid JSON", ErrStructure, m.Name)
+			if err := checkJSON(data); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
 			}
 		case MemberLayer:
 			if m.Size != out.Meta.Layer.Size {
@@ -113,6 +113,9 @@ func readMeta(m *Member) (*Meta, error) {
 	data, err := readCapped(m, MaxJSONMember)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStructure, err)
+	}
+	if err := checkJSON(data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
 	}
 	var meta Meta
 	if err := json.Unmarshal(data, &meta); err != nil {

@@ -109,11 +109,17 @@ func (r *Reader) Close() error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, ErrExpect) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("%w: reading past the tar's end: %v", ErrStructure, err)
 		}
 	}
 	if err := r.d.finish(); err != nil {
+		if errors.Is(err, ErrExpect) {
+			return err
+		}
 		return fmt.Errorf("%w: %v", ErrStructure, err)
 	}
 	return nil

@@ -208,12 +208,8 @@ func readCapped(m *Member, max int64) ([]byte, error) {
 
 // json checks a JSON member; envelope.json is decoded into the report.
 func (v *verifier) json(name string, data []byte) {
-	if !json.Valid(data) {
-		v.fail(CheckMetadata, "%s: not valid JSON", name)
-		return
-	}
-	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		v.fail(CheckMetadata, "%s: not a JSON object", name)
+	if err := checkJSON(data); err != nil {
+		v.fail(CheckMetadata, "%s: %v", name, err)
 		return
 	}
 	if name != MemberEnvelope {

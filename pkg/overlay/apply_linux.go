@@ -53,6 +53,9 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 		if err != nil {
 			return st, fmt.Errorf("layer entry %d: %w", a.v.Count()+1, err)
 		}
+		if opts.MaxEntries != 0 && a.v.Count() >= max(opts.MaxEntries, 0) {
+			return st, fmt.Errorf("layer entry %d: more than the %d entries declared: %w", a.v.Count()+1, max(opts.MaxEntries, 0), ErrLimit)
+		}
 		if err := a.v.Entry(hdr); err != nil {
 			return st, fmt.Errorf("layer entry %d: %w", a.v.Count(), err)
 		}

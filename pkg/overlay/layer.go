@@ -18,6 +18,8 @@ var (
 	ErrUnsupportedLayer = errors.New("layer cannot be expressed as an OCI layer")
 	// ErrChanged: the tree changed between the measuring and the writing pass.
 	ErrChanged = errors.New("layer changed while it was being exported (stop or pause the container)")
+	// ErrLimit: a layer has more entries than it declared.
+	ErrLimit = errors.New("layer exceeds its declared size")
 )
 
 // Options tune how an upper directory is read.
@@ -27,6 +29,10 @@ type Options struct {
 	UserXattr bool
 	// Warn, if set, is told about entries that are skipped (sockets).
 	Warn func(msg string)
+	// MaxEntries, if not 0, bounds the entries Apply accepts (negative:
+	// none). An import sets it to the count envelope.json declared, which
+	// its free-space check relied on.
+	MaxEntries int64
 }
 
 // Plan describes a layer tar: its size, its entries, and a fingerprint of
