@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 	"github.com/vbatts/tar-split/tar/asm"
@@ -65,6 +66,7 @@ const (
 	CheckChecksums = "checksums"
 	CheckLayer     = "layer"
 	CheckTarSplit  = "tar-split"
+	CheckPolicy    = "policy"
 )
 
 // MaxJSONMember bounds envelope.json, container.json and docker-info.json.
@@ -91,7 +93,13 @@ type verifier struct {
 	localTS   []byte // tar-split digest of layer.tar as read
 	envTS     []byte // digest of the envelope's tar-split metadata
 	tsEntries int
+	// notable lists setuid/setgid files and device nodes: legal in a
+	// layer, but what an operator wants to know about before importing.
+	notable []string
 }
+
+// maxNotable bounds how many notable paths a report lists by name.
+const maxNotable = 32
 
 func (v *verifier) fail(check, format string, args ...any) {
 	if _, ok := v.fails[check]; !ok {
@@ -277,6 +285,7 @@ func (v *verifier) layer(ctx context.Context, m *Member) error {
 			bad = fmt.Sprintf("entry %d: %v", val.Count(), err)
 		}
 		st.Add(hdr)
+		v.note(hdr)
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			if errors.Is(err, ErrStructure) {
 				return err
@@ -338,7 +347,42 @@ func (v *verifier) finish() *Report {
 		v.fail(CheckTarSplit, "%s does not describe %s as read (%d entries)", MemberTarSplit, MemberLayer, v.tsEntries)
 	}
 	result(CheckTarSplit, fmt.Sprintf("%d entries reassemble %s exactly", v.tsEntries, MemberLayer))
+	v.policy()
 	return rep
+}
+
+// note remembers a setuid or setgid file or a device node.
+func (v *verifier) note(hdr *tar.Header) {
+	what := ""
+	switch {
+	case overlay.Classify(hdr) == overlay.KindDevice:
+		what = "device"
+	case hdr.Typeflag != tar.TypeDir && hdr.Mode&04000 != 0:
+		what = "setuid"
+	case hdr.Typeflag != tar.TypeDir && hdr.Mode&02000 != 0:
+		what = "setgid"
+	default:
+		return
+	}
+	if len(v.notable) < maxNotable {
+		v.notable = append(v.notable, what+" "+hdr.Name)
+	}
+}
+
+// policy adds a warning, not a failure, for setuid/setgid files and device
+// nodes: legal in layers, and worth a look before an import.
+func (v *verifier) policy() {
+	l := v.rep.Layer
+	n := l.Setuid + l.Devices
+	if n == 0 {
+		v.rep.Add(CheckPolicy, Pass, "no setuid/setgid files, no device nodes")
+		return
+	}
+	more := ""
+	if int64(len(v.notable)) < n {
+		more = fmt.Sprintf(" and %d more", n-int64(len(v.notable)))
+	}
+	v.rep.Add(CheckPolicy, Warn, "%d setuid/setgid files, %d device nodes: %s%s", l.Setuid, l.Devices, strings.Join(v.notable, ", "), more)
 }
 
 // done tells whether the data a check needs was read before the envelope
