@@ -134,10 +134,13 @@ func readMeta(m *Member) (*Meta, error) {
 func extractLayer(ctx context.Context, m *Member, h Handler) ([]byte, error) {
 	var split bytes.Buffer
 	zw := gzip.NewWriter(&split)
-	tee, err := asm.NewInputTarStream(m, storage.NewJSONPacker(zw), storage.NewDiscardFilePutter())
+	tee, done, err := asm.NewInputTarStreamWithDone(m, storage.NewJSONPacker(zw), storage.NewDiscardFilePutter())
 	if err != nil {
 		return nil, err
 	}
+	// Closing the tee on an early return stops tar-split's goroutine,
+	// which would otherwise wait on the pipe forever.
+	defer func() { tee.Close(); <-done }()
 	if err := h.Layer(ctx, tee); err != nil {
 		return nil, err
 	}

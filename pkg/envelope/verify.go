@@ -258,10 +258,13 @@ func (v *verifier) json(name string, data []byte) {
 // tar-split records the same bytes in its own goroutine.
 func (v *verifier) layer(ctx context.Context, m *Member) error {
 	split := newSplitDigest()
-	tee, err := asm.NewInputTarStream(m, split, storage.NewDiscardFilePutter())
+	tee, done, err := asm.NewInputTarStreamWithDone(m, split, storage.NewDiscardFilePutter())
 	if err != nil {
 		return err
 	}
+	// Closing the tee on an early return stops tar-split's goroutine,
+	// which would otherwise wait on the pipe forever.
+	defer func() { tee.Close(); <-done }()
 	tr := tar.NewReader(tee)
 	var val overlay.Validator
 	st := &v.rep.Layer.Stats
