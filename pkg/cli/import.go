@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -307,9 +308,17 @@ func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 	if m.Layer.Entries == 0 {
 		im.opts.MaxEntries = -1
 	}
+	// Every entry takes at least one 512-byte tar header, which also keeps
+	// the sum below from overflowing.
+	if m.Layer.Entries > m.Layer.Size/512 {
+		return fmt.Errorf("%s: %d entries cannot fit in %d bytes: %w", envelope.MemberEnvelope, m.Layer.Entries, m.Layer.Size, envelope.ErrStructure)
+	}
 	var fs unix.Statfs_t
 	if err := unix.Statfs(staging, &fs); err != nil {
 		return fmt.Errorf("statfs %s: %w", staging, err)
+	}
+	if m.Layer.Entries > (math.MaxInt64-m.Layer.Size)/fs.Bsize {
+		return fmt.Errorf("layer declares %d entries: %w", m.Layer.Entries, ErrNoSpace)
 	}
 	need := m.Layer.Size + m.Layer.Entries*fs.Bsize
 	if free := int64(fs.Bavail) * fs.Bsize; free < need {
@@ -347,14 +356,14 @@ func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
 	}
 	got, err := envelope.Reassemble(ex.TarSplit, stagedFiles(im.staging))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrVerify, err)
+		return fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	if got != ex.LayerDigest {
 		return fmt.Errorf("%w: tar-split reassembles %s, want %s", ErrVerify, got, ex.LayerDigest)
 	}
 	h := sha256.New()
 	if _, err := overlay.Write(ctx, im.staging, h, im.opts); err != nil {
-		return fmt.Errorf("%w: %v", ErrVerify, err)
+		return fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != ex.LayerDigest {
 		return fmt.Errorf("%w: the staged directory's layer is %s, want %s", ErrVerify, got, ex.LayerDigest)
@@ -370,7 +379,8 @@ func (d stagedFiles) Get(name string) (io.ReadCloser, error) {
 	return overlay.OpenBeneath(string(d), name)
 }
 
-// killAfter calls kill once n bytes have been read: the "extract" failpoint.
+// killAfter calls kill once more than n bytes have been read (and on every
+// read after that): the "extract" failpoint.
 type killAfter struct {
 	r    io.Reader
 	n    int64

@@ -209,7 +209,15 @@ func syncDir(dir string) error {
 // name or removes it, then drops the journal.
 func (t *Target) finish(j journal) error {
 	if j.Backup != "" {
-		if err := unix.Renameat(t.dirFd, j.Staging, t.dirFd, j.Backup); err != nil {
+		err := unix.Renameat(t.dirFd, j.Staging, t.dirFd, j.Backup)
+		if errors.Is(err, unix.ENOENT) {
+			// A run killed between this rename and the journal's removal:
+			// done already if the backup name holds the old upper dir.
+			if ino, ierr := t.ino(j.Backup); ierr == nil && ino == j.UpperIno {
+				err = nil
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("keep backup %s: %w", j.Backup, err)
 		}
 	} else if err := os.RemoveAll(filepath.Join(t.dir, j.Staging)); err != nil {
@@ -293,6 +301,10 @@ func (t *Target) recover() error {
 			}
 			t.Recovered = append(t.Recovered, "undid the swap a killed run had not made")
 		}
+	}
+	// A run killed while writing the journal leaves its temporary file.
+	if err := unix.Unlinkat(t.dirFd, journalName+".tmp", 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove journal: %w", err)
 	}
 	names, err := readNames(t.dir)
 	if err != nil {

@@ -1,0 +1,77 @@
+package overlay
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// tarOf builds a layer tar from headers; regular files get size bytes of 'x'.
+func tarOf(tb testing.TB, hdrs ...*tar.Header) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range hdrs {
+		h.Format = tar.FormatPAX
+		if h.ModTime.IsZero() {
+			h.ModTime = time.Unix(1700000000, 5)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			tb.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg && h.Size > 0 {
+			tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
+		}
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// FuzzApply extracts arbitrary tars into a staging dir beside a victim
+// file: whatever the input, nothing outside the staging dir may change.
+func FuzzApply(f *testing.F) {
+	if os.Geteuid() != 0 {
+		f.Skip("needs root: Apply makes devices and sets owners")
+	}
+	dir := func(n string) *tar.Header { return &tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755} }
+	reg := func(n string, size int64) *tar.Header {
+		return &tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}
+	}
+	f.Add(tarOf(f, dir("a/"), reg("a/f", 3), &tar.Header{Name: "a/l", Typeflag: tar.TypeLink, Linkname: "a/f"}))
+	f.Add(tarOf(f, &tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: ".."}, reg("up/victim", 1)))
+	f.Add(tarOf(f, &tar.Header{Name: "abs", Typeflag: tar.TypeSymlink, Linkname: "/"}, &tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "abs/victim"}))
+	f.Add(tarOf(f, reg("../victim", 1)))
+	f.Add(tarOf(f, dir("d/"), reg("d/.wh..wh..opq", 0), reg("d/.wh.x", 0), &tar.Header{Name: "d/c", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}))
+	f.Add(tarOf(f, &tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../.."}, dir("l/")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parent := t.TempDir()
+		victim := filepath.Join(parent, "victim")
+		if err := os.WriteFile(victim, []byte("victim"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		staging := filepath.Join(parent, "staging")
+		if err := os.Mkdir(staging, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		Apply(context.Background(), staging, bytes.NewReader(data), Options{MaxEntries: 64})
+		got, err := os.ReadFile(victim)
+		if err != nil || string(got) != "victim" {
+			t.Fatalf("victim changed: %q, %v", got, err)
+		}
+		fi, err := os.Lstat(victim)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("victim's metadata changed: %v %v", fi.Mode(), err)
+		}
+		entries, err := os.ReadDir(parent)
+		if err != nil || len(entries) != 2 {
+			t.Fatalf("something was made beside the staging dir: %v %v", entries, err)
+		}
+		if fi, err := os.Lstat(staging); err != nil || !fi.IsDir() {
+			t.Fatalf("staging dir replaced: %v", err)
+		}
+	})
+}
