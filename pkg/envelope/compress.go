@@ -108,7 +108,7 @@ func decompress(r io.Reader) (*decompressed, error) {
 			return zr.Close()
 		}}, nil
 	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br,
+		zr, err := zstd.NewReader(&firstFrame{br: br},
 			zstd.WithDecoderMaxWindow(MaxZstdWindow),
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(true))
@@ -137,4 +137,99 @@ func atEOF(br *bufio.Reader) error {
 		return nil
 	}
 	return err
+}
+
+// firstFrame passes on the first zstd frame of br and then reports io.EOF,
+// leaving what follows in br, where atEOF finds it. The decoder alone
+// would read a second frame, or skip a skippable one, as if it belonged to
+// the envelope (RFC 8878, section 3.1: frames may be concatenated).
+type firstFrame struct {
+	br       *bufio.Reader
+	left     int // bytes of the current section not yet passed on
+	state    int
+	checksum bool
+}
+
+// States of firstFrame: where the next section begins.
+const (
+	frameHeader = iota
+	blockHeader
+	frameChecksum
+	frameDone
+)
+
+func (f *firstFrame) Read(p []byte) (int, error) {
+	for f.left == 0 {
+		if f.state == frameDone {
+			return 0, io.EOF
+		}
+		if err := f.next(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.br.Read(p)
+	f.left -= n
+	if errors.Is(err, io.EOF) && f.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// next sizes the section that starts here from its header (RFC 8878,
+// sections 3.1.1.1 and 3.1.1.2).
+func (f *firstFrame) next() error {
+	peek := func(n int) ([]byte, error) {
+		b, err := f.br.Peek(n)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return b, err
+	}
+	switch f.state {
+	case frameHeader:
+		b, err := peek(5)
+		if err != nil {
+			return err
+		}
+		fhd := b[4]
+		single := fhd&0x20 != 0
+		f.checksum = fhd&0x04 != 0
+		size := 5 + [4]int{0, 1, 2, 4}[fhd&3]
+		if !single {
+			size++ // window descriptor
+		}
+		switch fcs := fhd >> 6; {
+		case fcs == 0 && single:
+			size++
+		case fcs > 0:
+			size += [4]int{0, 2, 4, 8}[fcs]
+		}
+		f.left, f.state = size, blockHeader
+	case blockHeader:
+		b, err := peek(3)
+		if err != nil {
+			return err
+		}
+		h := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		body := h >> 3
+		switch (h >> 1) & 3 {
+		case 1: // RLE: one byte, repeated
+			body = 1
+		case 3:
+			return errors.New("zstd: reserved block type")
+		}
+		f.left = 3 + body
+		if h&1 != 0 {
+			f.state = frameChecksum
+		}
+	case frameChecksum:
+		f.state = frameDone
+		if f.checksum {
+			f.left = 4
+		}
+	}
+	return nil
 }

@@ -51,7 +51,7 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 			return nil, err
 		}
 		m, err := er.Next()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, errCut) {
 			return nil, fmt.Errorf("%w: member %s missing", ErrStructure, want)
 		}
 		if err != nil {

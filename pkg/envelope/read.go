@@ -20,6 +20,9 @@ var (
 	ErrDigestMismatch = errors.New("digest mismatch")
 )
 
+// errCut: the stream stops at a member boundary without the tar's end.
+var errCut = errors.New("truncated")
+
 // Reader reads the members of an envelope in stream order. Each member's
 // sha256 is computed as it is read.
 type Reader struct {
@@ -76,8 +79,14 @@ func (r *Reader) Next() (*Member, error) {
 		r.last = r.cur.Name
 		r.cur = nil
 	}
+	before := r.counted.n
 	hdr, err := r.tr.Next()
 	if errors.Is(err, io.EOF) {
+		// archive/tar takes a stream that simply stops for a proper end;
+		// a tar ends with two zero blocks, and without them it was cut.
+		if r.counted.n-before < 1024 {
+			return nil, fmt.Errorf("%w: the stream stops after %s without the tar's end blocks: %w", ErrStructure, orStart(r.last), errCut)
+		}
 		return nil, io.EOF
 	}
 	if err != nil {
@@ -85,10 +94,14 @@ func (r *Reader) Next() (*Member, error) {
 		if r.last != "" {
 			where = "after " + r.last
 		}
-		if r.counted.n == 0 {
-			return nil, fmt.Errorf("%w: not a tar, gzip or zstd stream", ErrStructure)
+		var tarErr bool
+		for _, e := range []error{tar.ErrHeader, tar.ErrInsecurePath, tar.ErrFieldTooLong} {
+			tarErr = tarErr || errors.Is(err, e)
 		}
-		return nil, fmt.Errorf("%w: bad tar header %s: %v", ErrStructure, where, err)
+		if r.counted.n <= 512 && r.Compression == None && tarErr {
+			return nil, fmt.Errorf("%w: not a tar, gzip or zstd stream (bad tar header at the start: %w)", ErrStructure, err)
+		}
+		return nil, fmt.Errorf("%w: bad tar header %s: %w", ErrStructure, where, err)
 	}
 	if hdr.Typeflag != tar.TypeReg {
 		return nil, fmt.Errorf("%w: member %q is not a regular file", ErrStructure, hdr.Name)
@@ -113,16 +126,23 @@ func (r *Reader) Close() error {
 			return err
 		}
 		if err != nil {
-			return fmt.Errorf("%w: reading past the tar's end: %v", ErrStructure, err)
+			return fmt.Errorf("%w: reading past the tar's end: %w", ErrStructure, err)
 		}
 	}
 	if err := r.d.finish(); err != nil {
 		if errors.Is(err, ErrExpect) {
 			return err
 		}
-		return fmt.Errorf("%w: %v", ErrStructure, err)
+		return fmt.Errorf("%w: %w", ErrStructure, err)
 	}
 	return nil
+}
+
+func orStart(member string) string {
+	if member == "" {
+		return "the start"
+	}
+	return member
 }
 
 func allZero(b []byte) bool {

@@ -125,6 +125,10 @@ func (v *verifier) read(ctx context.Context, r io.Reader) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, errCut) && next < len(Members) {
+			v.fail(CheckStructure, "member %s missing: the stream stops after %s", Members[next], orStart(er.last))
+			return
+		}
 		if err != nil {
 			v.fail(CheckStructure, "%v", err)
 			return

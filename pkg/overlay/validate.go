@@ -215,7 +215,9 @@ func CheckName(name string, isDir bool) error {
 			return unsafe("empty path component")
 		case c == "." || c == "..":
 			return unsafe("\".\" or \"..\" component")
-		case len(c) > MaxNameLen:
+		case len(strings.TrimPrefix(c, WhiteoutPrefix)) > MaxNameLen:
+			// A whiteout of a 255-byte name is a 259-byte tar name, but
+			// only the name it deletes is ever made on disk.
 			return unsafe("component longer than NAME_MAX")
 		}
 		if !strings.HasPrefix(c, WhiteoutPrefix) {

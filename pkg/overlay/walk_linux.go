@@ -177,6 +177,11 @@ func (w *walker) xattrs(abs string, hdr *tar.Header) (opaque bool, err error) {
 	}
 	for _, name := range names {
 		own, isOverlay := w.overlayAttr(name)
+		if !isOverlay && strings.HasPrefix(name, userOverlayPrefix) {
+			// Kept, a daemon that mounts with userxattr would read it as
+			// overlay metadata; no layer may carry one.
+			return false, fmt.Errorf("%s: has %s, which a userxattr overlay would take for its own: %w", abs, name, ErrUnsupportedLayer)
+		}
 		if isOverlay {
 			switch own {
 			case attrOpaque:

@@ -1,0 +1,576 @@
+package cli_test
+
+// End-to-end tests: the scripts in testdata/script (testscript format, see
+// https://pkg.go.dev/github.com/rogpeppe/go-internal/testscript) drive the
+// real commands against a real Docker daemon. scripts/test.sh starts a
+// private one (and a second one with the vfs storage driver) and runs them.
+//
+// Without a reachable daemon the scripts are skipped, unless
+// LAYER_TOOL_E2E=require, which makes that a failure.
+//
+// Besides testscript's own commands, the scripts can use:
+//
+//	flipbyte FILE OFFSET...         xor one byte with 0xff at each OFFSET
+//	truncatefile FILE SIZE          cut FILE to SIZE bytes
+//	filesize FILE VAR               set VAR to FILE's size in bytes
+//	hashfile FILE VAR               set VAR to FILE's sha256 (hex)
+//	readvar VAR FILE                set VAR to FILE's content (or the last
+//	                                stdout or stderr), less trailing space
+//	memberoffset TAR MEMBER VAR [SIZEVAR]
+//	                                set VAR to the offset of MEMBER's data in
+//	                                the uncompressed tar TAR (and SIZEVAR to
+//	                                its size)
+//	upperdir CONTAINER VAR          set VAR to the container's overlay2 upper dir
+//	mksock PATH                     leave a unix socket file at PATH
+//	jsonmatch FILE PATH REGEXP      the JSON value at PATH in FILE (or stdout)
+//	                                matches REGEXP
+//
+// OFFSET and SIZE are sums like "1536+10" or "${off}-2"; a term may be "N%"
+// of the file's size, and a negative result counts from the end of the file.
+// A JSON PATH is dot-separated keys; "[3]" picks an array element and
+// "[name=layer]" the array element whose field name is "layer", as in
+// "checks[name=layer].status".
+//
+// Conditions: [vfs] is true when DOCKER_HOST_VFS names a second daemon that
+// uses the vfs storage driver; [root] when the tests run as root.
+//
+// Every script gets $C, a prefix unique to the script (like "lt1a2b3c4d-"),
+// for the names of its containers and images; they are removed when the
+// script ends, from both daemons.
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/layer-tool/layer-tool/pkg/cli"
+)
+
+// The images scripts/lib.sh builds; the scripts use them.
+var requiredImages = []string{"layer-tool-base:latest", "layer-tool-other:latest"}
+
+func TestMain(m *testing.M) {
+	cmd := func(name string) func() {
+		return func() {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := cli.Main(ctx, name, os.Args[1:], cli.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			stop()
+			os.Exit(code)
+		}
+	}
+	testscript.Main(m, map[string]func(){
+		"layer-export": cmd("layer-export"),
+		"layer-import": cmd("layer-import"),
+		"layer-check":  cmd("layer-check"),
+		"layer-tool":   cmd("layer-tool"),
+	})
+}
+
+func TestScript(t *testing.T) {
+	requireDaemon(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "../../testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup:               setupScript,
+		Condition:           condition,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"flipbyte":     cmdFlipbyte,
+			"truncatefile": cmdTruncatefile,
+			"filesize":     cmdFilesize,
+			"hashfile":     cmdHashfile,
+			"readvar":      cmdReadvar,
+			"memberoffset": cmdMemberoffset,
+			"upperdir":     cmdUpperdir,
+			"mksock":       cmdMksock,
+			"jsonmatch":    cmdJSONMatch,
+		},
+	})
+}
+
+// requireDaemon skips the test (or, with LAYER_TOOL_E2E=require, fails it)
+// unless a Docker daemon answers and has the test images.
+func requireDaemon(t *testing.T) {
+	t.Helper()
+	mode := os.Getenv("LAYER_TOOL_E2E")
+	if mode == "skip" || mode == "0" || mode == "off" {
+		t.Skipf("LAYER_TOOL_E2E=%s", mode)
+	}
+	problem := daemonProblem()
+	if problem == "" {
+		return
+	}
+	if mode == "require" {
+		t.Fatalf("LAYER_TOOL_E2E=require, but %s (scripts/test.sh starts a private daemon and builds the images)", problem)
+	}
+	t.Skipf("no Docker daemon: %s; run scripts/test.sh", problem)
+}
+
+// daemonProblem says why the end-to-end tests cannot run, or "".
+func daemonProblem() string {
+	if _, err := exec.LookPath("docker"); err != nil {
+		return "the docker CLI is not on PATH"
+	}
+	host := os.Getenv("DOCKER_HOST")
+	if err := ping(host); err != nil {
+		if host == "" {
+			host = "(default socket)"
+		}
+		return fmt.Sprintf("DOCKER_HOST=%s does not answer: %v", host, err)
+	}
+	hosts := []string{host}
+	if vfs := os.Getenv("DOCKER_HOST_VFS"); vfs != "" {
+		if err := ping(vfs); err != nil {
+			return fmt.Sprintf("DOCKER_HOST_VFS=%s does not answer: %v", vfs, err)
+		}
+		hosts = append(hosts, vfs)
+	}
+	for _, h := range hosts {
+		for _, img := range requiredImages {
+			if _, err := docker(context.Background(), h, "image", "inspect", "--format", "{{.Id}}", img); err != nil {
+				return fmt.Sprintf("image %s is missing: %v", img, err)
+			}
+		}
+	}
+	return ""
+}
+
+// ping asks the daemon at host (a DOCKER_HOST value; "" is the default
+// socket) for /_ping. Hosts other than unix:// and tcp:// are asked through
+// the docker CLI.
+func ping(host string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if host == "" {
+		host = "unix:///var/run/docker.sock"
+	}
+	var url string
+	tr := &http.Transport{}
+	switch {
+	case strings.HasPrefix(host, "unix://"):
+		sock := strings.TrimPrefix(host, "unix://")
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}
+		url = "http://docker/_ping"
+	case strings.HasPrefix(host, "tcp://") && os.Getenv("DOCKER_TLS_VERIFY") == "":
+		url = "http://" + strings.TrimPrefix(host, "tcp://") + "/_ping"
+	default:
+		_, err := docker(ctx, host, "version", "--format", "{{.Server.Version}}")
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("/_ping: %s %q", res.Status, body)
+	}
+	return nil
+}
+
+// docker runs the docker CLI against host and returns its trimmed stdout.
+func docker(ctx context.Context, host string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DOCKER_HOST=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if host != "" {
+		cmd.Env = append(cmd.Env, "DOCKER_HOST="+host)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// passEnv are the variables a script sees from the test's environment
+// (testscript starts from an almost empty one).
+var passEnv = []string{
+	"DOCKER_HOST", "DOCKER_HOST_VFS", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+	"DOCKER_API_VERSION", "HOME",
+}
+
+func setupScript(env *testscript.Env) error {
+	for _, k := range passEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env.Setenv(k, v)
+		}
+	}
+	// Plain, predictable output from the tools the scripts run.
+	env.Setenv("TZ", "UTC")
+	env.Setenv("LC_ALL", "C")
+
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	prefix := "lt" + hex.EncodeToString(b[:]) + "-"
+	env.Setenv("C", prefix)
+	hosts := []string{os.Getenv("DOCKER_HOST")}
+	if vfs := os.Getenv("DOCKER_HOST_VFS"); vfs != "" {
+		hosts = append(hosts, vfs)
+	}
+	t := env.T()
+	env.Defer(func() {
+		for _, host := range hosts {
+			if err := removeByPrefix(host, prefix); err != nil {
+				t.Log(err)
+			}
+		}
+	})
+	return nil
+}
+
+// removeByPrefix removes the containers and images (with their volumes)
+// whose names start with prefix from the daemon at host.
+func removeByPrefix(host, prefix string) error {
+	ctx := context.Background()
+	var errs []error
+	out, err := docker(ctx, host, "ps", "-a", "--format", "{{.Names}}")
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, n := range strings.Fields(out) {
+		if strings.HasPrefix(strings.TrimPrefix(n, "/"), prefix) {
+			names = append(names, n)
+		}
+	}
+	if len(names) > 0 {
+		if _, err := docker(ctx, host, append([]string{"rm", "-f", "-v"}, names...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	out, err = docker(ctx, host, "images", "--format", "{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var images []string
+	for _, n := range strings.Fields(out) {
+		if strings.HasPrefix(n, prefix) {
+			images = append(images, n)
+		}
+	}
+	if len(images) > 0 {
+		if _, err := docker(ctx, host, append([]string{"rmi", "-f"}, images...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func condition(cond string) (bool, error) {
+	switch cond {
+	case "vfs":
+		return os.Getenv("DOCKER_HOST_VFS") != "", nil
+	case "root":
+		return os.Geteuid() == 0, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// offset evaluates a sum such as "1536+10", "-600" or "50%" against a file
+// of the given size; a negative result counts back from the end.
+func offset(expr string, size int64) (int64, error) {
+	var total int64
+	rest := expr
+	if rest == "" {
+		return 0, fmt.Errorf("empty offset")
+	}
+	for rest != "" {
+		sign := int64(1)
+		switch rest[0] {
+		case '+':
+			rest = rest[1:]
+		case '-':
+			sign, rest = -1, rest[1:]
+		}
+		end := strings.IndexAny(rest, "+-")
+		if end < 0 {
+			end = len(rest)
+		}
+		term := rest[:end]
+		rest = rest[end:]
+		pct := strings.HasSuffix(term, "%")
+		n, err := strconv.ParseInt(strings.TrimSuffix(term, "%"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("offset %q: %v", expr, err)
+		}
+		if pct {
+			n = size * n / 100
+		}
+		total += sign * n
+	}
+	if total < 0 {
+		total += size
+	}
+	return total, nil
+}
+
+// cmdFlipbyte: flipbyte FILE OFFSET...
+func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: flipbyte FILE OFFSET...")
+	}
+	name := ts.MkAbs(args[0])
+	data, err := os.ReadFile(name)
+	ts.Check(err)
+	for _, a := range args[1:] {
+		off, err := offset(a, int64(len(data)))
+		ts.Check(err)
+		if off < 0 || off >= int64(len(data)) {
+			ts.Fatalf("flipbyte: offset %s (%d) outside %s (%d bytes)", a, off, args[0], len(data))
+		}
+		data[off] ^= 0xff
+	}
+	ts.Check(os.WriteFile(name, data, 0o666))
+}
+
+// cmdTruncatefile: truncatefile FILE SIZE
+func cmdTruncatefile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncatefile FILE SIZE")
+	}
+	name := ts.MkAbs(args[0])
+	fi, err := os.Stat(name)
+	ts.Check(err)
+	size, err := offset(args[1], fi.Size())
+	ts.Check(err)
+	if size < 0 || size > fi.Size() {
+		ts.Fatalf("truncatefile: size %s (%d) outside 0..%d", args[1], size, fi.Size())
+	}
+	ts.Check(os.Truncate(name, size))
+}
+
+// cmdFilesize: filesize FILE VAR
+func cmdFilesize(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: filesize FILE VAR")
+	}
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Setenv(args[1], strconv.FormatInt(fi.Size(), 10))
+}
+
+// cmdHashfile: hashfile FILE VAR
+func cmdHashfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: hashfile FILE VAR")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	ts.Check(err)
+	ts.Setenv(args[1], hex.EncodeToString(h.Sum(nil)))
+}
+
+// cmdReadvar: readvar VAR FILE
+func cmdReadvar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: readvar VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimRight(ts.ReadFile(args[1]), " \t\r\n"))
+}
+
+// countingReader counts the bytes read through it. It has no Seek method,
+// so archive/tar reads (and counts) everything it skips.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// cmdMemberoffset: memberoffset TAR MEMBER VAR [SIZEVAR]
+func cmdMemberoffset(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: memberoffset TAR MEMBER VAR [SIZEVAR]")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	cr := &countingReader{r: f}
+	tr := tar.NewReader(cr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			ts.Fatalf("memberoffset: no member %q in %s", args[1], args[0])
+		}
+		ts.Check(err)
+		if hdr.Name == args[1] {
+			ts.Setenv(args[2], strconv.FormatInt(cr.n, 10))
+			if len(args) == 4 {
+				ts.Setenv(args[3], strconv.FormatInt(hdr.Size, 10))
+			}
+			return
+		}
+	}
+}
+
+// cmdUpperdir: upperdir CONTAINER VAR
+func cmdUpperdir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: upperdir CONTAINER VAR")
+	}
+	dir, err := docker(context.Background(), ts.Getenv("DOCKER_HOST"),
+		"container", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", args[0])
+	ts.Check(err)
+	if dir == "" || dir == "<no value>" {
+		ts.Fatalf("upperdir: container %s has no overlay2 UpperDir", args[0])
+	}
+	ts.Setenv(args[1], dir)
+}
+
+// cmdMksock: mksock PATH. The socket is closed but its file stays.
+func cmdMksock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: mksock PATH")
+	}
+	name := ts.MkAbs(args[0])
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	ts.Check(err)
+	defer syscall.Close(fd)
+	addr := name
+	if len(addr) >= 100 {
+		// Too long for sun_path (108 bytes with its NUL): bind through
+		// the directory's /proc/self/fd link instead, without a chdir,
+		// which would be process-wide while scripts run in parallel.
+		dir, err := os.Open(filepath.Dir(name))
+		ts.Check(err)
+		defer dir.Close()
+		addr = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(name))
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: addr}); err != nil {
+		ts.Fatalf("mksock %s: %v", name, err)
+	}
+}
+
+// cmdJSONMatch: jsonmatch FILE PATH REGEXP. FILE "stdout" or "stderr" is
+// the last command's output. With !, the value must be missing or not match.
+func cmdJSONMatch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: jsonmatch FILE PATH REGEXP")
+	}
+	re, err := regexp.Compile(`(?m)` + args[2])
+	ts.Check(err)
+	var doc any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &doc); err != nil {
+		ts.Fatalf("jsonmatch: %s: %v", args[0], err)
+	}
+	v, err := jsonPath(doc, args[1])
+	if err != nil {
+		if neg {
+			return
+		}
+		ts.Fatalf("jsonmatch: %s: %v", args[0], err)
+	}
+	s := jsonString(v)
+	switch ok := re.MatchString(s); {
+	case ok && neg:
+		ts.Fatalf("jsonmatch: %s %s = %q matches %q", args[0], args[1], s, args[2])
+	case !ok && !neg:
+		ts.Fatalf("jsonmatch: %s %s = %q does not match %q", args[0], args[1], s, args[2])
+	}
+}
+
+var pathSegment = regexp.MustCompile(`^([^\[\]]*)((?:\[[^\]]*\])*)$`)
+
+// jsonPath follows a path like "checks[name=layer].status" through doc.
+func jsonPath(doc any, path string) (any, error) {
+	v := doc
+	for _, seg := range strings.Split(path, ".") {
+		m := pathSegment.FindStringSubmatch(seg)
+		if m == nil {
+			return nil, fmt.Errorf("bad path segment %q", seg)
+		}
+		if m[1] != "" {
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s: %q is not in an object", path, m[1])
+			}
+			if v, ok = obj[m[1]]; !ok {
+				return nil, fmt.Errorf("%s: no field %q", path, m[1])
+			}
+		}
+		for _, sel := range strings.SplitAfter(m[2], "]") {
+			sel = strings.TrimSuffix(strings.TrimPrefix(sel, "["), "]")
+			if sel == "" {
+				continue
+			}
+			arr, ok := v.([]any)
+			if !ok {
+				return nil, fmt.Errorf("%s: [%s] on a non-array", path, sel)
+			}
+			if k, want, isField := strings.Cut(sel, "="); isField {
+				found := false
+				for _, el := range arr {
+					if obj, ok := el.(map[string]any); ok && jsonString(obj[k]) == want {
+						v, found = el, true
+						break
+					}
+				}
+				if !found {
+					return nil, fmt.Errorf("%s: no element with %s", path, sel)
+				}
+				continue
+			}
+			i, err := strconv.Atoi(sel)
+			if err != nil || i < 0 || i >= len(arr) {
+				return nil, fmt.Errorf("%s: no element [%s]", path, sel)
+			}
+			v = arr[i]
+		}
+	}
+	return v, nil
+}
+
+// jsonString shows a JSON value as a script compares it: strings as they
+// are, everything else as compact JSON.
+func jsonString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
