@@ -3,12 +3,25 @@
 #
 #   lt_install        install dockerd, static busybox, getfattr/setfattr, zstd (apt)
 #   lt_daemon_start   start (or reuse) a private dockerd; exports DOCKER_HOST
+#                     (or the variable named by LT_HOST_VAR)
 #   lt_daemon_stop    stop it again, but only if this shell started it
 #   lt_base_image     build layer-tool-base:latest and layer-tool-other:latest
 #
 # Environment:
-#   LT_STATE    state dir of the private daemon (default /tmp/layer-tool-docker)
-#   LT_BUSYBOX  static busybox copied into the images (default /bin/busybox)
+#   LT_STATE     state dir of the private daemon (default /tmp/layer-tool-docker)
+#   LT_DRIVER    storage driver of a daemon lt_daemon_start launches
+#                (default overlay2)
+#   LT_HOST_VAR  variable lt_daemon_start exports the daemon's address in
+#                (default DOCKER_HOST)
+#   LT_BUSYBOX   static busybox copied into the images (default /bin/busybox)
+#
+# Several daemons can run side by side, each with its own state dir. Give
+# the variables for the duration of each call, e.g. a second daemon with the
+# vfs driver whose address goes to DOCKER_HOST_VFS (DOCKER_HOST untouched):
+#
+#   LT_STATE=/tmp/layer-tool-docker-vfs LT_DRIVER=vfs \
+#       LT_HOST_VAR=DOCKER_HOST_VFS lt_daemon_start
+#   LT_STATE=/tmp/layer-tool-docker-vfs lt_daemon_stop
 #
 # This file deliberately does not run `set -euo pipefail` at top level: that
 # would change the options of whatever shell sources it (an interactive shell
@@ -24,14 +37,21 @@ fi
 _LT_LIB_SOURCED=1
 
 LT_STATE="${LT_STATE:-/tmp/layer-tool-docker}"
+LT_DRIVER="${LT_DRIVER:-overlay2}"
+LT_HOST_VAR="${LT_HOST_VAR:-DOCKER_HOST}"
 LT_BUSYBOX="${LT_BUSYBOX:-/bin/busybox}"
 LT_BASE_IMAGE="layer-tool-base:latest"
 LT_OTHER_IMAGE="layer-tool-other:latest"
 
 # Set to 1 by lt_daemon_start when *this shell* launched dockerd, so that
 # lt_daemon_stop never tears down a daemon somebody else is still using.
+# They describe the daemon of the last lt_daemon_start call; the per-state-dir
+# records below are what lt_daemon_stop goes by, so that stopping one daemon
+# never forgets or stops another.
 LT_DAEMON_STARTED=0
 LT_DAEMON_PID=""
+declare -gA _LT_STARTED=() # state dir -> 1 when this shell launched its dockerd
+declare -gA _LT_PIDS=()    # state dir -> pid of its dockerd
 
 _lt_log() {
 	printf 'layer-tool: %s\n' "$*" >&2
@@ -149,11 +169,20 @@ _lt_ping() {
 	fi
 }
 
+# _lt_export_host: export the daemon's address in the variable LT_HOST_VAR
+# names (DOCKER_HOST unless told otherwise).
 _lt_export_host() {
-	DOCKER_HOST="unix://$(_lt_state)/docker.sock"
-	export DOCKER_HOST
+	local var="${LT_HOST_VAR:-DOCKER_HOST}"
+	if [[ ! "$var" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+		_lt_log "LT_HOST_VAR=$var is not a variable name"
+		return 1
+	fi
+	printf -v "$var" '%s' "unix://$(_lt_state)/docker.sock"
+	export "${var?}"
 	# A docker context would compete with DOCKER_HOST in newer CLIs.
-	unset DOCKER_CONTEXT
+	if [[ "$var" == DOCKER_HOST ]]; then
+		unset DOCKER_CONTEXT
+	fi
 }
 
 # _lt_wait_ping SECONDS [LAUNCHER_PID]: poll /_ping until it answers. Gives up
@@ -187,7 +216,7 @@ _lt_dump_log() {
 lt_daemon_start() {
 	local -
 	set -u -o pipefail
-	local state pid launcher
+	local state pid launcher driver="${LT_DRIVER:-overlay2}"
 	state="$(_lt_state)"
 	mkdir -p "$state" || return 1
 
@@ -206,6 +235,7 @@ lt_daemon_start() {
 		fi
 		_lt_log "reusing dockerd (pid $pid) in $state"
 		LT_DAEMON_PID="$pid"
+		_LT_PIDS[$state]="$pid"
 		_lt_export_host
 		return 0
 	fi
@@ -227,7 +257,7 @@ lt_daemon_start() {
 	# to a system daemon's containerd.
 	[[ -f "$state/daemon.json" ]] || echo '{}' >"$state/daemon.json" || return 1
 
-	_lt_log "starting private dockerd in $state (log: $state/dockerd.log)"
+	_lt_log "starting private dockerd ($driver) in $state (log: $state/dockerd.log)"
 	# setsid: own session, so a Ctrl-C aimed at the test run does not kill the
 	# daemon before our EXIT trap stops it cleanly; --wait keeps the launcher
 	# pid alive exactly as long as dockerd, which lets us notice early exits.
@@ -241,18 +271,20 @@ lt_daemon_start() {
 		--bridge=none \
 		--iptables=false \
 		--ip-masq=false \
-		--storage-driver overlay2 \
+		--storage-driver "$driver" \
 		</dev/null >>"$state/dockerd.log" 2>&1 &
 	launcher=$!
 	LT_DAEMON_STARTED=1 # set now, so a trap cleans up even if startup fails
+	_LT_STARTED[$state]=1
 
 	if ! _lt_wait_ping 60 "$launcher"; then
 		_lt_dump_log
 		return 1
 	fi
 	LT_DAEMON_PID="$(_lt_pidfile_pid)"
-	_lt_export_host
-	_lt_log "dockerd ready (pid ${LT_DAEMON_PID:-?}), DOCKER_HOST=$DOCKER_HOST"
+	_LT_PIDS[$state]="$LT_DAEMON_PID"
+	_lt_export_host || return 1
+	_lt_log "dockerd ready (pid ${LT_DAEMON_PID:-?}), ${LT_HOST_VAR:-DOCKER_HOST}=unix://$state/docker.sock"
 }
 
 # _lt_ppid PID: parent pid from /proc/PID/stat (field 4, after "(comm)").
@@ -314,20 +346,21 @@ _lt_unmount_all() {
 	done
 }
 
-# lt_daemon_stop [force]: stop the daemon if this shell started it (or if
-# "force" is given). Safe to call repeatedly and from an EXIT trap: it never
-# fails and never exits the shell.
+# lt_daemon_stop [force]: stop the daemon of LT_STATE if this shell started it
+# (or if "force" is given). Safe to call repeatedly and from an EXIT trap: it
+# never fails and never exits the shell.
 lt_daemon_stop() {
 	local -
 	set +e -u
-	local pid deadline
-	if [[ "$LT_DAEMON_STARTED" != 1 && "${1:-}" != force ]]; then
+	local pid deadline state
+	state="$(_lt_state)"
+	if [[ "${_LT_STARTED[$state]:-}" != 1 && "${1:-}" != force ]]; then
 		return 0
 	fi
 
 	pid="$(_lt_pidfile_pid)"
 	if ! _lt_is_our_dockerd "$pid"; then
-		pid="$LT_DAEMON_PID"
+		pid="${_LT_PIDS[$state]:-}"
 	fi
 	if _lt_is_our_dockerd "$pid"; then
 		_lt_log "stopping dockerd (pid $pid)"
@@ -344,8 +377,12 @@ lt_daemon_stop() {
 	fi
 	_lt_kill_leftovers
 	_lt_unmount_all
-	LT_DAEMON_STARTED=0
-	LT_DAEMON_PID=""
+	unset '_LT_STARTED[$state]' '_LT_PIDS[$state]'
+	# shellcheck disable=SC2034 # LT_DAEMON_STARTED is for callers to read
+	if [[ "$pid" == "$LT_DAEMON_PID" || -z "$LT_DAEMON_PID" ]]; then
+		LT_DAEMON_STARTED=0
+		LT_DAEMON_PID=""
+	fi
 	return 0
 }
 

@@ -2,6 +2,11 @@
 # The project's test command (used by the README and by .ci/run): runs every
 # Go test, end-to-end ones included, against a private Docker daemon that this
 # script starts and stops. Extra arguments go to `go test` (e.g. -run, -v).
+#
+# A second private daemon with the vfs storage driver (state in LT_VFS_STATE,
+# default /tmp/layer-tool-docker-vfs) lets the tests see how the tool refuses
+# a non-overlay2 daemon; its address goes to DOCKER_HOST_VFS. LT_VFS=0 leaves
+# it out (the tests that need it then skip, unless DOCKER_HOST_VFS is given).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,14 +15,28 @@ source "$ROOT/scripts/lib.sh"
 
 echo "layer-tool: go test -count=1 ./... $* against a private dockerd in $LT_STATE (LAYER_TOOL_E2E=require)" >&2
 
+LT_VFS="${LT_VFS:-1}"
+LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+_lt_test_cleanup() {
+	lt_daemon_stop
+	LT_STATE="$LT_VFS_STATE" lt_daemon_stop
+}
+
 lt_install
-# Stop the daemon however we leave (it only stops one this shell started).
+# Stop the daemons however we leave (it only stops ones this shell started).
 # INT/TERM are turned into exits so that the EXIT trap runs on Ctrl-C too.
-trap lt_daemon_stop EXIT
+trap _lt_test_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 lt_daemon_start
 lt_base_image
+
+if [[ "$LT_VFS" != 0 ]]; then
+	LT_STATE="$LT_VFS_STATE" LT_DRIVER=vfs LT_HOST_VAR=DOCKER_HOST_VFS lt_daemon_start
+	DOCKER_HOST="$DOCKER_HOST_VFS" lt_base_image
+fi
 
 # With "require", the Go end-to-end tests fail instead of skipping when they
 # cannot reach the daemon, so a broken setup cannot pass silently.

@@ -155,7 +155,10 @@ func export(ctx context.Context, ref, out, digestFile string, opts envelope.Writ
 		Container: c.Inspect,
 		Info:      host.Info,
 		WriteLayer: func(ctx context.Context, w io.Writer) error {
-			got, err := overlay.Write(ctx, upper, w, lopts)
+			// The measuring pass has warned already.
+			wopts := lopts
+			wopts.Warn = nil
+			got, err := overlay.Write(ctx, upper, w, wopts)
 			if err != nil {
 				return err
 			}
