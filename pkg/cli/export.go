@@ -154,19 +154,7 @@ func export(ctx context.Context, ref, out, digestFile string, opts envelope.Writ
 		},
 		Container: c.Inspect,
 		Info:      host.Info,
-		WriteLayer: func(ctx context.Context, w io.Writer) error {
-			// The measuring pass has warned already.
-			wopts := lopts
-			wopts.Warn = nil
-			got, err := overlay.Write(ctx, upper, w, wopts)
-			if err != nil {
-				return err
-			}
-			if !got.Same(plan) {
-				return overlay.ErrChanged
-			}
-			return nil
-		},
+		Layer:     &upperLayer{dir: upper, opts: lopts, plan: plan},
 	}
 	var digest string
 	write := func(w io.Writer) error {
@@ -194,6 +182,42 @@ func export(ctx context.Context, ref, out, digestFile string, opts envelope.Writ
 		})
 	}
 	fmt.Fprintf(s.Stderr, "layer-export: %s %s\n", c.Name, digest)
+	return nil
+}
+
+// upperLayer is a container's upper dir as the source of layer.tar. Both
+// passes must find the tree as the measuring pass did.
+type upperLayer struct {
+	dir  string
+	opts overlay.Options
+	plan overlay.Plan
+}
+
+func (u *upperLayer) WriteLayer(ctx context.Context, w io.Writer, rec overlay.Recorder) error {
+	opts := u.opts
+	opts.Record = rec
+	opts.Warn = nil // the measuring pass has warned already
+	got, err := overlay.Write(ctx, u.dir, w, opts)
+	if err != nil {
+		return err
+	}
+	if !got.Same(u.plan) {
+		return overlay.ErrChanged
+	}
+	return nil
+}
+
+func (u *upperLayer) ReplayLayer(ctx context.Context, rec overlay.Recorder) error {
+	opts := u.opts
+	opts.Record = rec
+	opts.Warn = nil
+	got, err := overlay.Measure(ctx, u.dir, opts)
+	if err != nil {
+		return err
+	}
+	if !got.Same(u.plan) {
+		return overlay.ErrChanged
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"archive/tar"
 	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc64"
 	"io"
 
 	"github.com/klauspost/compress/gzip"
@@ -88,4 +90,92 @@ func digestTarSplit(r io.Reader) ([]byte, int, error) {
 		return nil, d.pos, err
 	}
 	return d.sum(), d.pos, nil
+}
+
+// splitWriter is an overlay.Recorder that writes tar-split metadata: the
+// same JSON lines that tar-split's disassembler and storage.NewJSONPacker
+// write for the tar being recorded, without parsing it again and without
+// keeping every name it has seen.
+//
+// In recording mode it computes each file's crc64 from the contents it is
+// shown and keeps the checksums (8 bytes a file); in replay mode it takes
+// them from a recording, so that a pass that reads no file data can write
+// the same metadata again. That is how an envelope carries tar-split
+// metadata after layer.tar without holding it: the first pass only
+// measures the compressed metadata, the replay writes it.
+type splitWriter struct {
+	enc     *json.Encoder
+	pos     int
+	pending *storage.Entry
+	crc     hash.Hash64
+	crcs    []byte
+	replay  bool
+}
+
+func newSplitWriter(w io.Writer) *splitWriter {
+	return &splitWriter{enc: json.NewEncoder(w), crc: crc64.New(storage.CRCTable)}
+}
+
+// replaying returns a writer to w that replays the checksums of s.
+func (s *splitWriter) replaying(w io.Writer) *splitWriter {
+	return &splitWriter{enc: json.NewEncoder(w), crcs: s.crcs, replay: true}
+}
+
+func (s *splitWriter) Entry(raw []byte, hdr *tar.Header) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if err := s.segment(raw); err != nil {
+		return err
+	}
+	e := &storage.Entry{Type: storage.FileType, Size: hdr.Size}
+	e.SetName(hdr.Name)
+	s.pending = e
+	if !s.replay {
+		s.crc.Reset()
+	}
+	return nil
+}
+
+func (s *splitWriter) Contents(p []byte) { s.crc.Write(p) }
+
+func (s *splitWriter) End(raw []byte) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.segment(raw)
+}
+
+func (s *splitWriter) segment(raw []byte) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	return s.add(storage.Entry{Type: storage.SegmentType, Payload: raw})
+}
+
+// flush writes the file entry whose contents are now complete.
+func (s *splitWriter) flush() error {
+	e := s.pending
+	if e == nil {
+		return nil
+	}
+	s.pending = nil
+	if e.Size > 0 {
+		if s.replay {
+			if len(s.crcs) < crc64.Size {
+				return fmt.Errorf("tar-split replay: no checksum left for %q", e.GetName())
+			}
+			e.Payload, s.crcs = s.crcs[:crc64.Size], s.crcs[crc64.Size:]
+		} else {
+			e.Payload = s.crc.Sum(nil)
+			s.crcs = append(s.crcs, e.Payload...)
+		}
+	}
+	return s.add(*e)
+}
+
+func (s *splitWriter) add(e storage.Entry) error {
+	e.Position = s.pos
+	s.pos++
+	return s.enc.Encode(e)
 }

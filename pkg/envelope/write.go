@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/layer-tool/layer-tool/pkg/overlay"
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
 )
@@ -22,10 +23,28 @@ type Contents struct {
 	Meta Meta
 	// Container and Info are the raw container inspect and /info documents.
 	Container, Info []byte
-	// WriteLayer streams layer.tar into w; it must write exactly
-	// Meta.Layer.Size bytes.
+	// Layer produces layer.tar, exactly Meta.Layer.Size bytes.
+	Layer LayerSource
+	// WriteLayer, for a layer tar that exists already (tests, tools),
+	// streams it into w; used when Layer is nil. Its tar-split metadata
+	// is parsed from the stream and held in memory until it is written.
 	WriteLayer func(ctx context.Context, w io.Writer) error
 }
+
+// LayerSource produces layer.tar for an envelope, and can go over it a
+// second time without its file contents.
+type LayerSource interface {
+	// WriteLayer streams layer.tar into w, telling rec as it goes.
+	WriteLayer(ctx context.Context, w io.Writer, rec overlay.Recorder) error
+	// ReplayLayer tells rec what WriteLayer told it, except the
+	// contents, without reading them: a stat-only pass.
+	ReplayLayer(ctx context.Context, rec overlay.Recorder) error
+}
+
+// splitLevel is the gzip level of layer.tar-split.json.gz. With a
+// LayerSource the metadata is compressed twice (once to learn its size,
+// once to write it), so it is the fastest level.
+const splitLevel = gzip.BestSpeed
 
 // WriteOptions choose how the envelope is compressed.
 type WriteOptions struct {
@@ -63,16 +82,12 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err
 		}
 	}
 
-	var split bytes.Buffer
-	if err := ew.member(MemberLayer, c.Meta.Layer.Size, func(w io.Writer) error {
-		return writeLayer(ctx, w, &split, c.WriteLayer)
-	}); err != nil {
-		return err
+	if c.Layer != nil {
+		err = ew.layerFromSource(ctx, c.Layer, c.Meta.Layer.Size)
+	} else {
+		err = ew.layerFromStream(ctx, c.WriteLayer, c.Meta.Layer.Size)
 	}
-	if err := ew.member(MemberTarSplit, int64(split.Len()), func(w io.Writer) error {
-		_, err := w.Write(split.Bytes())
-		return err
-	}); err != nil {
+	if err != nil {
 		return err
 	}
 	sums := ew.sums.Bytes()
@@ -89,6 +104,64 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err
 		return fmt.Errorf("close %s stream: %w", opts.Compression, err)
 	}
 	return nil
+}
+
+// layerFromSource writes layer.tar and its tar-split metadata holding
+// neither: while layer.tar streams, its metadata is recorded, compressed
+// and only counted (a tar member's size comes before its data); then a
+// stat-only replay writes the same metadata, with the checksums kept from
+// the first pass (8 bytes a file).
+func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int64) error {
+	count := &countWriter{}
+	zc, err := gzip.NewWriterLevel(count, splitLevel)
+	if err != nil {
+		return err
+	}
+	rec := newSplitWriter(zc)
+	if err := ew.member(MemberLayer, size, func(w io.Writer) error {
+		return src.WriteLayer(ctx, w, rec)
+	}); err != nil {
+		return err
+	}
+	if err := zc.Close(); err != nil {
+		return err
+	}
+	return ew.member(MemberTarSplit, count.n, func(w io.Writer) error {
+		zw, err := gzip.NewWriterLevel(w, splitLevel)
+		if err != nil {
+			return err
+		}
+		replay := rec.replaying(zw)
+		if err := src.ReplayLayer(ctx, replay); err != nil {
+			return err
+		}
+		if len(replay.crcs) != 0 {
+			return fmt.Errorf("tar-split replay: %d checksums left over: %w", len(replay.crcs)/8, ErrLayerSize)
+		}
+		return zw.Close()
+	})
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// layerFromStream writes a finished layer tar and then its tar-split
+// metadata, parsed from the stream and held in memory in between.
+func (ew *writer) layerFromStream(ctx context.Context, write func(context.Context, io.Writer) error, size int64) error {
+	var split bytes.Buffer
+	if err := ew.member(MemberLayer, size, func(w io.Writer) error {
+		return writeLayer(ctx, w, &split, write)
+	}); err != nil {
+		return err
+	}
+	return ew.member(MemberTarSplit, int64(split.Len()), func(w io.Writer) error {
+		_, err := w.Write(split.Bytes())
+		return err
+	})
 }
 
 // writeLayer streams the layer into w and records its tar-split metadata,

@@ -29,10 +29,28 @@ type Options struct {
 	UserXattr bool
 	// Warn, if set, is told about entries that are skipped (sockets).
 	Warn func(msg string)
+	// Record, if set, is told the raw bytes of the tar as Write or
+	// Measure produce it.
+	Record Recorder
 	// MaxEntries, if not 0, bounds the entries Apply accepts (negative:
 	// none). An import sets it to the count envelope.json declared, which
 	// its free-space check relied on.
 	MaxEntries int64
+}
+
+// Recorder is told the bytes of a layer tar as they are written, split the
+// way tar-split (github.com/vbatts/tar-split) splits a tar: what comes
+// before an entry's contents, the contents, and what follows the last.
+type Recorder interface {
+	// Entry gets the bytes written before an entry's contents: the padding
+	// that ended the entry before it, then the entry's header blocks.
+	Entry(raw []byte, hdr *tar.Header) error
+	// Contents gets an entry's contents as they are written. A measuring
+	// pass, which reads no file data, never calls it.
+	Contents(p []byte)
+	// End gets the bytes after the last entry's contents: its padding and
+	// the tar's two end blocks.
+	End(raw []byte) error
 }
 
 // Plan describes a layer tar: its size, its entries, and a fingerprint of
@@ -64,7 +82,7 @@ func Write(ctx context.Context, root string, w io.Writer, opts Options) (Plan, e
 // run drives one pass: with a nil w it only counts, and file contents are
 // never read.
 func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, error) {
-	s := &sink{w: w, h: sha256.New()}
+	s := &sink{w: w, h: sha256.New(), rec: opts.Record}
 	tw := tar.NewWriter(s)
 	var st Stats
 	buf := make([]byte, copyBuffer)
@@ -72,6 +90,12 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 		e.hdr.Format = tar.FormatPAX
 		if err := tw.WriteHeader(e.hdr); err != nil {
 			return fmt.Errorf("write header %q: %w", e.hdr.Name, err)
+		}
+		if s.rec != nil {
+			if err := s.rec.Entry(s.raw, e.hdr); err != nil {
+				return err
+			}
+			s.raw = s.raw[:0]
 		}
 		st.Add(e.hdr)
 		if e.hdr.Typeflag != tar.TypeReg || e.hdr.Size == 0 {
@@ -89,6 +113,11 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 	}
 	if err := tw.Close(); err != nil {
 		return Plan{}, fmt.Errorf("close layer tar: %w", err)
+	}
+	if s.rec != nil {
+		if err := s.rec.End(s.raw); err != nil {
+			return Plan{}, err
+		}
 	}
 	p := Plan{Size: s.n, Stats: st}
 	s.h.Sum(p.headers[:0])
@@ -140,25 +169,35 @@ func copyFile(tw *tar.Writer, name string, size int64, buf []byte) (err error) {
 type onlyReader struct{ io.Reader }
 
 // sink counts what the tar writer produces and hashes all of it but file
-// contents, which it forwards to w unless w is nil.
+// contents, which it forwards to w unless w is nil. With a recorder, it
+// keeps the bytes written since the last entry's contents for it, and
+// shows it the contents.
 type sink struct {
 	w    io.Writer
 	h    hash.Hash
 	n    int64
 	data bool
+	rec  Recorder
+	raw  []byte
 }
 
 func (s *sink) Write(p []byte) (int, error) {
 	if !s.data {
 		s.h.Write(p)
+		if s.rec != nil {
+			s.raw = append(s.raw, p...)
+		}
 	}
-	if s.w != nil {
-		n, err := s.w.Write(p)
-		s.n += int64(n)
-		return n, err
+	if s.w == nil {
+		s.n += int64(len(p))
+		return len(p), nil
 	}
-	s.n += int64(len(p))
-	return len(p), nil
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	if s.data && s.rec != nil {
+		s.rec.Contents(p[:n])
+	}
+	return n, err
 }
 
 // entry is one item of the walk: the header to write and, for a regular
