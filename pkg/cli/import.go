@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -199,7 +200,7 @@ type imported struct {
 // before anything is written. On any error the staging dir is removed and
 // the upper dir is as it was.
 func replaceLayer(ctx context.Context, t *overlay.Target, in io.Reader, gate func(context.Context, *envelope.Meta) error, opts overlay.Options, keep bool) (res imported, err error) {
-	im := &importer{target: t, gate: gate, opts: opts}
+	im := &importer{target: t, gate: gate, opts: opts, written: make(chan string, 64)}
 	defer func() {
 		if err != nil && im.staging != "" {
 			if derr := t.Discard(im.staging); derr != nil {
@@ -285,6 +286,9 @@ type importer struct {
 	opts    overlay.Options
 	staging string
 	stats   overlay.Stats
+	// written carries the names of the files with contents that Layer has
+	// written, in order, to Staged.
+	written chan string
 }
 
 // ErrNoSpace: the file system cannot hold the layer.
@@ -330,12 +334,20 @@ func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 	return nil
 }
 
-// Layer extracts layer.tar into the staging directory.
+// Layer extracts layer.tar into the staging directory, announcing each
+// file with contents to Staged once it is written.
 func (im *importer) Layer(ctx context.Context, r io.Reader) error {
 	if im.target.Failpoint != nil {
 		r = &killAfter{r: r, n: 64 << 10, kill: func() { im.target.Failpoint("extract") }}
 	}
-	st, err := overlay.Apply(ctx, im.staging, r, im.opts)
+	defer close(im.written)
+	opts := im.opts
+	opts.Applied = func(hdr *tar.Header) {
+		if overlay.Classify(hdr) == overlay.KindFile && hdr.Size > 0 {
+			im.written <- hdr.Name
+		}
+	}
+	st, err := overlay.Apply(ctx, im.staging, r, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", envelope.MemberLayer, err)
 	}
@@ -343,23 +355,33 @@ func (im *importer) Layer(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
+// Staged opens a staged file for Extract's reassembly, once Layer has
+// written it. Both walk the same tar, so the names come in the same order;
+// a difference means the two tar readers disagree, and the import fails.
+func (im *importer) Staged(name string) (io.ReadCloser, error) {
+	got, ok := <-im.written
+	if !ok {
+		return nil, fmt.Errorf("the layer ended before %q was written", name)
+	}
+	if got != name {
+		return nil, fmt.Errorf("tar-split read %q where the layer had %q", name, got)
+	}
+	return overlay.OpenBeneath(im.staging, name)
+}
+
 // ErrVerify: the staged layer does not reproduce the envelope's layer.tar.
 var ErrVerify = errors.New("staged layer does not match layer.tar")
 
-// verify proves the staged directory holds exactly layer.tar: the tar-split
-// metadata recorded from the stream reassembles it from the staged files,
-// and writing the canonical layer of the staged directory gives the same
-// digest, which covers owners, modes, xattrs and mtimes.
+// verify proves the staged directory holds exactly layer.tar. Extract has
+// already reassembled layer.tar from the staged files as they were
+// written; writing the canonical layer of the staged directory must give
+// the same digest, which covers owners, modes, xattrs and mtimes too.
 func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
 	if im.stats.Entries != ex.Meta.Layer.Entries {
 		return fmt.Errorf("%s: %d entries, %s says %d: %w", envelope.MemberLayer, im.stats.Entries, envelope.MemberEnvelope, ex.Meta.Layer.Entries, envelope.ErrStructure)
 	}
-	got, err := envelope.Reassemble(ex.TarSplit, stagedFiles(im.staging))
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrVerify, err)
-	}
-	if got != ex.LayerDigest {
-		return fmt.Errorf("%w: tar-split reassembles %s, want %s", ErrVerify, got, ex.LayerDigest)
+	if ex.Reassembled != ex.LayerDigest {
+		return fmt.Errorf("%w: tar-split reassembles %s, want %s", ErrVerify, ex.Reassembled, ex.LayerDigest)
 	}
 	h := sha256.New()
 	if _, err := overlay.Write(ctx, im.staging, h, im.opts); err != nil {
@@ -369,14 +391,6 @@ func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
 		return fmt.Errorf("%w: the staged directory's layer is %s, want %s", ErrVerify, got, ex.LayerDigest)
 	}
 	return nil
-}
-
-// stagedFiles serves tar-split the staged files, opened beneath the
-// staging directory only.
-type stagedFiles string
-
-func (d stagedFiles) Get(name string) (io.ReadCloser, error) {
-	return overlay.OpenBeneath(string(d), name)
 }
 
 // killAfter calls kill once more than n bytes have been read (and on every

@@ -24,6 +24,15 @@ package cli_test
 //	mksock PATH                     leave a unix socket file at PATH
 //	jsonmatch FILE PATH REGEXP      the JSON value at PATH in FILE (or stdout)
 //	                                matches REGEXP
+//	treelisting DIR OUTFILE         write one line per entry below DIR (not
+//	                                following symlinks): path, type, mode,
+//	                                owner, size, mtime, link target, device,
+//	                                xattrs, link count and content sha256
+//	holdlock DIR                    take flock(LOCK_EX) on DIR, as an import
+//	                                does, until unlock DIR or the script's end
+//	unlock DIR                      release holdlock's lock
+//	matchvar VAR FILE REGEXP        set VAR to REGEXP's first submatch (or
+//	                                whole match) in FILE (or stdout, stderr)
 //
 // OFFSET and SIZE are sums like "1536+10" or "${off}-2"; a term may be "N%"
 // of the file's size, and a negative result counts from the end of the file.
@@ -56,13 +65,16 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 
 	"github.com/layer-tool/layer-tool/pkg/cli"
 )
@@ -105,6 +117,10 @@ func TestScript(t *testing.T) {
 			"upperdir":     cmdUpperdir,
 			"mksock":       cmdMksock,
 			"jsonmatch":    cmdJSONMatch,
+			"treelisting":  cmdTreelisting,
+			"holdlock":     cmdHoldlock,
+			"unlock":       cmdUnlock,
+			"matchvar":     cmdMatchvar,
 		},
 	})
 }
@@ -573,4 +589,198 @@ func jsonString(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// cmdTreelisting: treelisting DIR OUTFILE. One line per entry below DIR
+// (DIR itself left out: an import gives it the target's own attributes),
+// depth first in bytewise name order, never following symlinks:
+//
+//	PATH TYPE MODE UID:GID SIZE MTIME LINK RDEV XATTRS NLINK SHA256
+//
+// tab-separated; PATH and LINK Go-quoted (names need not be UTF-8). MODE is
+// octal with the setuid, setgid and sticky bits; SIZE only for regular
+// files and symlinks (a directory's size depends on its history); MTIME in
+// nanoseconds. XATTRS are "name=hex" sorted by name, without the overlay's
+// bookkeeping (trusted.overlay.* and user.overlay.*, which the kernel sets
+// on copy-up) but with its opaque marker. NLINK is "-" for whiteouts
+// (character devices 0:0), which the kernel may give one shared inode.
+func cmdTreelisting(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: treelisting DIR OUTFILE")
+	}
+	root := ts.MkAbs(args[0])
+	var b strings.Builder
+	var walk func(rel string)
+	walk = func(rel string) {
+		abs := root
+		if rel != "" {
+			abs = filepath.Join(root, rel)
+		}
+		ents, err := os.ReadDir(abs)
+		ts.Check(err)
+		names := make([]string, len(ents))
+		for i, e := range ents {
+			names[i] = e.Name()
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			r := n
+			if rel != "" {
+				r = rel + "/" + n
+			}
+			isDir := treeEntry(ts, &b, filepath.Join(root, r), r)
+			if isDir {
+				walk(r)
+			}
+		}
+	}
+	walk("")
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o666))
+}
+
+// treeEntry writes the line of one entry and tells whether it is a directory.
+func treeEntry(ts *testscript.TestScript, b *strings.Builder, abs, rel string) bool {
+	var st unix.Stat_t
+	ts.Check(unix.Lstat(abs, &st))
+	typ, size, link, rdev, nlink, sum := "?", "-", "-", "-", strconv.FormatUint(uint64(st.Nlink), 10), "-"
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		typ, size = "reg", strconv.FormatInt(st.Size, 10)
+		f, err := os.Open(abs)
+		ts.Check(err)
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		ts.Check(err)
+		sum = hex.EncodeToString(h.Sum(nil))
+	case unix.S_IFDIR:
+		typ = "dir"
+	case unix.S_IFLNK:
+		typ, size = "symlink", strconv.FormatInt(st.Size, 10)
+		target, err := os.Readlink(abs)
+		ts.Check(err)
+		link = strconv.Quote(target)
+	case unix.S_IFIFO:
+		typ = "fifo"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		typ = "char"
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			typ = "block"
+		}
+		rdev = fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		if typ == "char" && st.Rdev == 0 {
+			nlink = "-"
+		}
+	case unix.S_IFSOCK:
+		typ = "socket"
+	}
+	fmt.Fprintf(b, "%s\t%s\t%04o\t%d:%d\t%s\t%d.%09d\t%s\t%s\t%s\t%s\t%s\n",
+		strconv.Quote(rel), typ, st.Mode&0o7777, st.Uid, st.Gid, size,
+		st.Mtim.Sec, st.Mtim.Nsec, link, rdev, treeXattrs(ts, abs), nlink, sum)
+	return typ == "dir"
+}
+
+// treeXattrs lists abs's extended attributes as sorted "name=hex" pairs.
+func treeXattrs(ts *testscript.TestScript, abs string) string {
+	size, err := unix.Llistxattr(abs, nil)
+	ts.Check(err)
+	if size == 0 {
+		return "-"
+	}
+	buf := make([]byte, size)
+	size, err = unix.Llistxattr(abs, buf)
+	ts.Check(err)
+	var pairs []string
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
+		if (strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")) &&
+			!strings.HasSuffix(name, ".overlay.opaque") {
+			continue
+		}
+		n, err := unix.Lgetxattr(abs, name, nil)
+		ts.Check(err)
+		v := make([]byte, n)
+		n, err = unix.Lgetxattr(abs, name, v)
+		ts.Check(err)
+		pairs = append(pairs, name+"="+hex.EncodeToString(v[:n]))
+	}
+	if len(pairs) == 0 {
+		return "-"
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
+}
+
+// heldLocks are holdlock's open directories, by script and path.
+var heldLocks = struct {
+	sync.Mutex
+	fds map[*testscript.TestScript]map[string]int
+}{fds: map[*testscript.TestScript]map[string]int{}}
+
+// cmdHoldlock: holdlock DIR. The lock is on an open file description of
+// DIR, so an import (another process) that flocks DIR finds it taken.
+func cmdHoldlock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: holdlock DIR")
+	}
+	dir := filepath.Clean(ts.MkAbs(args[0]))
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	ts.Check(err)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		ts.Fatalf("holdlock %s: %v", dir, err)
+	}
+	heldLocks.Lock()
+	defer heldLocks.Unlock()
+	m := heldLocks.fds[ts]
+	if m == nil {
+		m = map[string]int{}
+		heldLocks.fds[ts] = m
+		ts.Defer(func() {
+			heldLocks.Lock()
+			defer heldLocks.Unlock()
+			for _, fd := range heldLocks.fds[ts] {
+				unix.Close(fd)
+			}
+			delete(heldLocks.fds, ts)
+		})
+	}
+	if _, ok := m[dir]; ok {
+		unix.Close(fd)
+		ts.Fatalf("holdlock %s: already held", dir)
+	}
+	m[dir] = fd
+}
+
+// cmdUnlock: unlock DIR
+func cmdUnlock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: unlock DIR")
+	}
+	dir := filepath.Clean(ts.MkAbs(args[0]))
+	heldLocks.Lock()
+	defer heldLocks.Unlock()
+	fd, ok := heldLocks.fds[ts][dir]
+	if !ok {
+		ts.Fatalf("unlock %s: not held", dir)
+	}
+	delete(heldLocks.fds[ts], dir)
+	ts.Check(unix.Close(fd))
+}
+
+// cmdMatchvar: matchvar VAR FILE REGEXP
+func cmdMatchvar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: matchvar VAR FILE REGEXP")
+	}
+	re, err := regexp.Compile(`(?m)` + args[2])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile(args[1]))
+	if m == nil {
+		ts.Fatalf("matchvar: no match for %q in %s", args[2], args[1])
+	}
+	v := m[0]
+	if len(m) > 1 {
+		v = m[1]
+	}
+	ts.Setenv(args[0], v)
 }

@@ -3,13 +3,16 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc64"
 	"io"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
 )
@@ -23,15 +26,31 @@ type Handler interface {
 	Layer(ctx context.Context, r io.Reader) error
 }
 
+// Stager is a Handler that writes the layer's files where they can be read
+// back. Extract then reassembles layer.tar as it streams: tar-split
+// metadata recorded from the incoming stream (never the envelope's copy)
+// with each file's contents read back from where Layer wrote it, which
+// must give layer.tar's exact sha256.
+type Stager interface {
+	Handler
+	// Staged opens the regular file name as Layer wrote it. Extract calls
+	// it for each file with contents, in layer order, as tar-split meets
+	// it; it waits until Layer has written the file.
+	Staged(name string) (io.ReadCloser, error)
+}
+
+// ErrReassembly: the files as written do not reassemble layer.tar.
+var ErrReassembly = errors.New("tar-split reassembly of the written files differs from layer.tar")
+
 // Extracted is what Extract learnt of an envelope that passed.
 type Extracted struct {
 	Meta        *Meta
 	Compression Compression
 	// LayerDigest is "sha256:HEX" of layer.tar.
 	LayerDigest string
-	// TarSplit is tar-split metadata (gzipped JSON) recorded from layer.tar
-	// as it streamed past, never the envelope's own copy.
-	TarSplit []byte
+	// Reassembled is "sha256:HEX" of layer.tar as reassembled from the
+	// staged files, when the handler is a Stager.
+	Reassembled string
 }
 
 // Extract reads an envelope strictly, in one pass: every member in order,
@@ -80,7 +99,7 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 			if m.Size != out.Meta.Layer.Size {
 				return nil, fmt.Errorf("%w: %s: %d bytes, %s says %d", ErrStructure, m.Name, m.Size, MemberEnvelope, out.Meta.Layer.Size)
 			}
-			if out.TarSplit, err = extractLayer(ctx, m, h); err != nil {
+			if out.Reassembled, err = extractLayer(ctx, m, h); err != nil {
 				return nil, err
 			}
 		case MemberSums:
@@ -105,6 +124,9 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 		return nil, err
 	}
 	out.LayerDigest = "sha256:" + digests[MemberLayer]
+	if out.Reassembled != "" && out.Reassembled != out.LayerDigest {
+		return nil, fmt.Errorf("%s: reassembled %s, read %s: %w", MemberLayer, out.Reassembled, out.LayerDigest, ErrReassembly)
+	}
 	return out, nil
 }
 
@@ -130,28 +152,72 @@ func readMeta(m *Member) (*Meta, error) {
 	return &meta, nil
 }
 
-// extractLayer hands layer.tar to the handler while tar-split records it.
-func extractLayer(ctx context.Context, m *Member, h Handler) ([]byte, error) {
-	var split bytes.Buffer
-	zw := gzip.NewWriter(&split)
-	tee, done, err := asm.NewInputTarStreamWithDone(m, storage.NewJSONPacker(zw), storage.NewDiscardFilePutter())
+// extractLayer hands layer.tar to the handler. For a Stager, tar-split
+// records the same bytes in its own goroutine and the reassembler rebuilds
+// layer.tar from them and the staged files, in constant memory; it returns
+// the reassembled digest.
+func extractLayer(ctx context.Context, m *Member, h Handler) (string, error) {
+	st, ok := h.(Stager)
+	if !ok {
+		if err := h.Layer(ctx, m); err != nil {
+			return "", err
+		}
+		return "", nil
+	}
+	re := &reassembler{h: sha256.New(), crc: crc64.New(storage.CRCTable), staged: st.Staged, buf: make([]byte, 1<<20)}
+	tee, done, err := asm.NewInputTarStreamWithDone(m, re, storage.NewDiscardFilePutter())
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	// Closing the tee on an early return stops tar-split's goroutine,
 	// which would otherwise wait on the pipe forever.
 	defer func() { tee.Close(); <-done }()
 	if err := h.Layer(ctx, tee); err != nil {
-		return nil, err
+		return "", err
 	}
 	// The handler stops at the tar's end; tar-split wants the padding too.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return nil, fmt.Errorf("%s: %w", MemberLayer, err)
+		return "", fmt.Errorf("%s: %w", MemberLayer, err)
 	}
-	if err := zw.Close(); err != nil {
-		return nil, err
+	return "sha256:" + hex.EncodeToString(re.h.Sum(nil)), nil
+}
+
+// reassembler is a tar-split Packer that, instead of storing entries,
+// writes what they describe into a sha256: raw segments as they are, files
+// as read back from the staging area, each checked against its crc64.
+type reassembler struct {
+	h      hash.Hash
+	crc    hash.Hash64
+	staged func(name string) (io.ReadCloser, error)
+	buf    []byte
+	pos    int
+}
+
+func (re *reassembler) AddEntry(e storage.Entry) (int, error) {
+	re.pos++
+	switch e.Type {
+	case storage.SegmentType:
+		re.h.Write(e.Payload)
+	case storage.FileType:
+		if e.Size == 0 {
+			break
+		}
+		name := e.GetName()
+		rc, err := re.staged(name)
+		if err != nil {
+			return 0, fmt.Errorf("reassemble %q: %w", name, err)
+		}
+		defer rc.Close()
+		re.crc.Reset()
+		n, err := io.CopyBuffer(io.MultiWriter(re.h, re.crc), io.LimitReader(rc, e.Size+1), re.buf)
+		if err != nil {
+			return 0, fmt.Errorf("reassemble %q: %w", name, err)
+		}
+		if n != e.Size || !bytes.Equal(re.crc.Sum(nil), e.Payload) {
+			return 0, fmt.Errorf("reassemble %q: %d bytes as written, crc64 %x, want %d bytes, crc64 %x: %w", name, n, re.crc.Sum(nil), e.Size, e.Payload, ErrReassembly)
+		}
 	}
-	return split.Bytes(), nil
+	return re.pos - 1, nil
 }
 
 // compareSums checks SHA256SUMS against the digests computed while reading:

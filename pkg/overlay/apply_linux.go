@@ -63,6 +63,9 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 			return st, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
 		}
 		st.Add(hdr)
+		if opts.Applied != nil {
+			opts.Applied(hdr)
+		}
 	}
 }
 

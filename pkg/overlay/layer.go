@@ -32,6 +32,9 @@ type Options struct {
 	// Record, if set, is told the raw bytes of the tar as Write or
 	// Measure produce it.
 	Record Recorder
+	// Applied, if set, is called by Apply after each entry is written in
+	// full, contents and metadata.
+	Applied func(hdr *tar.Header)
 	// MaxEntries, if not 0, bounds the entries Apply accepts (negative:
 	// none). An import sets it to the count envelope.json declared, which
 	// its free-space check relied on.
