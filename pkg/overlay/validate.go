@@ -19,10 +19,18 @@ var (
 	ErrOrder = errors.New("entry out of canonical order")
 )
 
-// Limits on names, from Linux: NAME_MAX and PATH_MAX.
+// Limits on names, from Linux: NAME_MAX and PATH_MAX; and on how deep a
+// layer may nest, which bounds the directories Apply holds open.
 const (
 	MaxNameLen = 255
 	MaxPathLen = 4096
+	MaxDepth   = 1024
+)
+
+// Limits on extended attributes, from Linux: XATTR_NAME_MAX, XATTR_SIZE_MAX.
+const (
+	maxXattrName  = 255
+	maxXattrValue = 65536
 )
 
 // Linux device numbers: 12 bits of major, 20 of minor.
@@ -165,7 +173,10 @@ func checkEntry(hdr *tar.Header) error {
 			return bad("hard link to a whiteout")
 		}
 	}
-	for k := range hdr.PAXRecords {
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, xattrRecord); ok && (len(name) > maxXattrName || len(v) > maxXattrValue) {
+			return bad("xattr %.40q longer than Linux allows", name)
+		}
 		switch {
 		case strings.HasPrefix(k, xattrRecord+trustedOverlayPrefix), strings.HasPrefix(k, xattrRecord+userOverlayPrefix):
 			return bad("carries the overlay's own attribute %s", strings.TrimPrefix(k, xattrRecord))
@@ -209,6 +220,9 @@ func CheckName(name string, isDir bool) error {
 		return unsafe("trailing / on a non-directory")
 	}
 	comps := strings.Split(trimmed, "/")
+	if len(comps) > MaxDepth {
+		return unsafe(fmt.Sprintf("deeper than %d directories", MaxDepth))
+	}
 	for i, c := range comps {
 		switch {
 		case c == "":

@@ -120,6 +120,9 @@ func (w *walker) one(abs, dir, name string) error {
 	}
 	switch kind {
 	case unix.S_IFDIR:
+		if strings.Count(hdr.Name, "/") >= MaxDepth-1 {
+			return fmt.Errorf("%s: deeper than %d directories: %w", abs, MaxDepth, ErrUnsupportedLayer)
+		}
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
 		if err := w.fn(&entry{hdr: hdr}); err != nil {

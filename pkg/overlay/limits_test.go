@@ -1,0 +1,30 @@
+package overlay
+
+import (
+	"archive/tar"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestLimits(t *testing.T) {
+	deep := strings.Repeat("d/", MaxDepth)
+	for _, tc := range []struct {
+		name string
+		hdr  *tar.Header
+		want error
+	}{
+		{"depth at the limit", &tar.Header{Name: strings.Repeat("d/", MaxDepth-1) + "f", Typeflag: tar.TypeReg}, nil},
+		{"one deeper", &tar.Header{Name: deep + "f", Typeflag: tar.TypeReg}, ErrUnsafePath},
+		{"xattr value at the limit", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue)}}, nil},
+		{"xattr value too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue+1)}}, ErrBadEntry},
+		{"xattr name too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user." + strings.Repeat("n", maxXattrName): "v"}}, ErrBadEntry},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkEntry(tc.hdr)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("checkEntry = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
