@@ -25,7 +25,8 @@ Flags:
   -o FILE                  write FILE atomically (mode 0600) instead of stdout
   --compress [none|gzip|zstd]
                            compress the whole envelope; bare --compress means gzip
-  --level N                compression level (gzip 1-9, zstd 1-22; 0 = default)
+  --level N                compression level (gzip 1-9, zstd 1-22; 0 = default:
+                           gzip 1, zstd 3)
   --digest-file FILE       write the sha256 of the output (sha256:HEX) to FILE
                            instead of printing it on stderr; give it to
                            layer-check or layer-import --expect

@@ -42,7 +42,8 @@ func ParseCompression(s string) (Compression, error) {
 }
 
 // compressor wraps w so that what is written to it is compressed with c at
-// level (0 picks the default). Its output depends only on the input, c and
+// level (0 picks the default: gzip 1, zstd 3, the levels that keep a
+// pipeline's pace; layers are mostly recompressed downstream anyway). Its output depends only on the input, c and
 // level, so envelopes stay reproducible.
 func compressor(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
 	switch c {
@@ -50,7 +51,7 @@ func compressor(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
 		return nopCloser{w}, nil
 	case Gzip:
 		if level == 0 {
-			level = gzip.DefaultCompression
+			level = gzip.BestSpeed
 		}
 		zw, err := gzip.NewWriterLevel(w, level)
 		if err != nil {

@@ -29,16 +29,20 @@ func ParseDigest(s string) (string, error) {
 
 // Digester hashes what is read through it or written to it.
 type Digester struct {
-	r io.Reader
-	w io.Writer
-	h hash.Hash
+	r  io.Reader
+	w  io.Writer
+	h  hash.Hash
+	ah *asyncHash
 }
 
 // NewDigestReader hashes what is read from r.
 func NewDigestReader(r io.Reader) *Digester { return &Digester{r: r, h: sha256.New()} }
 
-// NewDigestWriter hashes what is written to w.
-func NewDigestWriter(w io.Writer) *Digester { return &Digester{w: w, h: sha256.New()} }
+// NewDigestWriter hashes what is written to w, in another goroutine.
+func NewDigestWriter(w io.Writer) *Digester {
+	ah := newAsyncHash(sha256.New())
+	return &Digester{w: w, ah: ah}
+}
 
 func (d *Digester) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
@@ -48,12 +52,18 @@ func (d *Digester) Read(p []byte) (int, error) {
 
 func (d *Digester) Write(p []byte) (int, error) {
 	n, err := d.w.Write(p)
-	d.h.Write(p[:n])
+	d.ah.Write(p[:n])
 	return n, err
 }
 
-// Digest is "sha256:HEX" of what went through so far.
-func (d *Digester) Digest() string { return "sha256:" + hex.EncodeToString(d.h.Sum(nil)) }
+// Digest is "sha256:HEX" of what went through. A writing Digester takes
+// no more data after it.
+func (d *Digester) Digest() string {
+	if d.ah != nil {
+		return "sha256:" + hex.EncodeToString(d.ah.Sum())
+	}
+	return "sha256:" + hex.EncodeToString(d.h.Sum(nil))
+}
 
 // Expect wraps r so that reaching its end fails with ErrExpect, instead of
 // io.EOF, unless everything read had the sha256 want: whoever reads the

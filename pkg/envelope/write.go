@@ -118,8 +118,10 @@ func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int
 		return err
 	}
 	rec := newSplitWriter(zc)
+	arec := newAsyncRecorder(rec)
+	defer arec.close()
 	if err := ew.member(MemberLayer, size, func(w io.Writer) error {
-		return src.WriteLayer(ctx, w, rec)
+		return src.WriteLayer(ctx, w, arec)
 	}); err != nil {
 		return err
 	}
@@ -208,7 +210,8 @@ func (ew *writer) member(name string, size int64, write func(io.Writer) error) e
 	if err := ew.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write %s header: %w", name, err)
 	}
-	h := sha256.New()
+	h := newAsyncHash(sha256.New())
+	defer h.Sum()
 	fw := &fixedWriter{w: io.MultiWriter(ew.tw, h), left: size}
 	if err := write(fw); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
@@ -217,7 +220,7 @@ func (ew *writer) member(name string, size int64, write func(io.Writer) error) e
 		return fmt.Errorf("write %s: %d bytes short: %w", name, fw.left, ErrLayerSize)
 	}
 	if name != MemberSums {
-		fmt.Fprintf(&ew.sums, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), name)
+		fmt.Fprintf(&ew.sums, "%s  %s\n", hex.EncodeToString(h.Sum()), name)
 	}
 	return nil
 }
