@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,14 +156,9 @@ func (a *applier) file(pfd int, base string, hdr *tar.Header, r io.Reader) error
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), base)
-	defer f.Close()
-	n, err := io.CopyBuffer(onlyWriter{f}, io.LimitReader(r, hdr.Size), a.buf)
-	if err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if n != hdr.Size {
-		return fmt.Errorf("contents: %d of %d bytes: %w", n, hdr.Size, io.ErrUnexpectedEOF)
+	defer unix.Close(fd)
+	if err := a.contents(fd, hdr.Size, r); err != nil {
+		return err
 	}
 	// chown before chmod: chown clears setuid and setgid. xattrs after
 	// both: chown drops security.capability.
@@ -304,8 +300,62 @@ func times(pfd int, base string, hdr *tar.Header) error {
 	return nil
 }
 
-// onlyWriter hides ReadFrom so that io.CopyBuffer uses our buffer.
-type onlyWriter struct{ io.Writer }
+// holeBlock is the run of zeros that import leaves as a hole instead of
+// writing it: long enough that a dense file with a few zero pages stays
+// nearly as it was, short enough that the holes of a sparse file come back.
+const holeBlock = 64 << 10
+
+// contents writes size bytes of r into fd. Aligned runs of holeBlock zeros
+// are skipped, so they become holes: a sparse file exported with its holes
+// as zeros is sparse again (tar -x writes them densely).
+func (a *applier) contents(fd int, size int64, r io.Reader) error {
+	var off int64
+	holes := false
+	for off < size {
+		chunk := a.buf[:min(int64(len(a.buf)), size-off)]
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("contents at byte %d of %d: %w", off, size, err)
+		}
+		// Write the chunk but its whole zero blocks, in as few calls as
+		// possible.
+		start := 0
+		for i := 0; i < len(chunk); i += holeBlock {
+			block := chunk[i:min(i+holeBlock, len(chunk))]
+			if len(block) < holeBlock || !bytes.Equal(block, zeros[:holeBlock]) {
+				continue
+			}
+			if err := pwriteAll(fd, chunk[start:i], off+int64(start)); err != nil {
+				return err
+			}
+			start, holes = i+holeBlock, true
+		}
+		if err := pwriteAll(fd, chunk[start:], off+int64(start)); err != nil {
+			return err
+		}
+		off += int64(len(chunk))
+	}
+	if holes {
+		// A hole at the end has no write to set the size.
+		if err := unix.Ftruncate(fd, size); err != nil {
+			return fmt.Errorf("set size: %w", err)
+		}
+	}
+	return nil
+}
+
+func pwriteAll(fd int, p []byte, off int64) error {
+	for len(p) > 0 {
+		n, err := unix.Pwrite(fd, p, off)
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
 
 // OpenBeneath opens the regular file name below dir for reading, refusing
 // any path that would leave dir or pass through a symlink.

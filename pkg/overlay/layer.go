@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 )
 
 // Errors that callers branch on.
@@ -88,7 +87,7 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 	s := &sink{w: w, h: sha256.New(), rec: opts.Record}
 	tw := tar.NewWriter(s)
 	var st Stats
-	buf := make([]byte, copyBuffer)
+	buf := make([]byte, copyBuffer+1)
 	err := walk(ctx, root, opts, func(e *entry) error {
 		e.hdr.Format = tar.FormatPAX
 		if err := tw.WriteHeader(e.hdr); err != nil {
@@ -109,7 +108,7 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 		if w == nil {
 			return skipData(tw, e.hdr.Size, buf)
 		}
-		return copyFile(tw, e.path, e.hdr.Size, buf)
+		return copyFile(tw, e, buf)
 	})
 	if err != nil {
 		return Plan{}, err
@@ -146,31 +145,6 @@ func skipData(tw *tar.Writer, n int64, buf []byte) error {
 	return nil
 }
 
-// copyFile writes exactly size bytes of the file at name and fails if it has
-// more or fewer: a file that changes size mid-export is a changed layer.
-func copyFile(tw *tar.Writer, name string, size int64, buf []byte) (err error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
-	}
-	defer f.Close()
-	n, err := io.CopyBuffer(tw, io.LimitReader(onlyReader{f}, size), buf)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
-	if n != size {
-		return fmt.Errorf("read %s: %d of %d bytes: %w", name, n, size, ErrChanged)
-	}
-	if k, _ := f.Read(buf[:1]); k != 0 {
-		return fmt.Errorf("read %s: grew past %d bytes: %w", name, size, ErrChanged)
-	}
-	return nil
-}
-
-// onlyReader hides every method but Read, so that io.CopyBuffer uses our
-// buffer instead of a WriterTo or ReaderFrom path.
-type onlyReader struct{ io.Reader }
-
 // sink counts what the tar writer produces and hashes all of it but file
 // contents, which it forwards to w unless w is nil. With a recorder, it
 // keeps the bytes written since the last entry's contents for it, and
@@ -204,8 +178,9 @@ func (s *sink) Write(p []byte) (int, error) {
 }
 
 // entry is one item of the walk: the header to write and, for a regular
-// file, the path its contents are read from.
+// file, the path its contents are read from and whether it has holes.
 type entry struct {
-	hdr  *tar.Header
-	path string
+	hdr    *tar.Header
+	path   string
+	sparse bool
 }

@@ -145,7 +145,8 @@ func (w *walker) one(abs, dir, name string) error {
 	case unix.S_IFREG:
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = st.Size
-		return w.fn(&entry{hdr: hdr, path: abs})
+		// Fewer blocks than the size needs: the file has holes.
+		return w.fn(&entry{hdr: hdr, path: abs, sparse: st.Blocks*512 < st.Size})
 	case unix.S_IFLNK:
 		target, err := os.Readlink(abs)
 		if err != nil {
