@@ -49,7 +49,7 @@ func exportTo(b *testing.B, root string, w io.Writer, c envelope.Compression) {
 	}
 	d := envelope.NewDigestWriter(w)
 	err = envelope.Write(ctx, d, envelope.Contents{
-		Meta: envelope.Meta{Format: envelope.Format, Created: time.Unix(0, 0), Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries}},
+		Meta:      envelope.Meta{Format: envelope.Format, Created: time.Unix(0, 0), Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries}},
 		Container: []byte("{}"), Info: []byte("{}"),
 		Layer: &upperLayer{dir: root, plan: plan},
 	}, envelope.WriteOptions{Compression: c})
