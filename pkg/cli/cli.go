@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/peterbourgon/ff/v3"
 )
@@ -40,6 +42,10 @@ type command struct {
 // Main runs the program called name (the base name of argv[0]: layer-export,
 // layer-import, layer-check or layer-tool) and returns its exit code.
 func Main(ctx context.Context, name string, args []string, s Streams) int {
+	// A closed pipe downstream must be an error that unwinds (and, for
+	// export --pause, unpauses the container), not a SIGPIPE death that
+	// skips every deferred cleanup.
+	signal.Ignore(syscall.SIGPIPE)
 	var cmd *command
 	switch name {
 	case "layer-export":

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/layer-tool/layer-tool/pkg/engine"
@@ -17,7 +18,7 @@ import (
 const exportUsage = `usage: layer-export [flags] CONTAINER > FILE
        layer-tool export [flags] CONTAINER FILE
 
-Write a stopped container's read-write layer and metadata as an envelope
+Write a stopped (or, with --pause, running) container's read-write layer and metadata as an envelope
 (to stdout, to -o FILE, or to FILE; - is stdout). CONTAINER is a name, id or
 unique id prefix.
 
@@ -27,6 +28,9 @@ Flags:
                            compress the whole envelope; bare --compress means gzip
   --level N                compression level (gzip 1-9, zstd 1-22; 0 = default:
                            gzip 1, zstd 3)
+  --pause                  freeze a running container (docker pause) while its
+                           layer is read, and unpause it however export ends;
+                           a container paused already stays paused
   --digest-file FILE       write the sha256 of the output (sha256:HEX) to FILE
                            instead of printing it on stderr; give it to
                            layer-check or layer-import --expect
@@ -38,6 +42,7 @@ Examples:
   layer-export web > web.layer
   layer-export --compress zstd web | ssh backup 'cat > web.layer.zst'
   layer-tool export web web.layer.gz --compress
+  layer-export --pause db | aws s3 cp - s3://bucket/db.layer
 `
 
 // compressFlag is --compress: bare means gzip.
@@ -76,6 +81,7 @@ func exportCommand(name string, fileArg bool) *command {
 		fs.Var(comp, "compress", "compression")
 		level := fs.Int("level", 0, "compression level")
 		digestFile := fs.String("digest-file", "", "write the output's sha256 here")
+		pause := fs.Bool("pause", false, "freeze a running container while its layer is read")
 		pos, err := parse(fs, exportUsage, args, s)
 		if err != nil {
 			return err
@@ -93,14 +99,24 @@ func exportCommand(name string, fileArg bool) *command {
 			}
 			*out = pos[1]
 		}
-		return export(ctx, pos[0], *out, *digestFile, envelope.WriteOptions{Compression: comp.c, Level: *level}, s)
+		return export(ctx, exportJob{ref: pos[0], out: *out, digestFile: *digestFile, pause: *pause,
+			opts: envelope.WriteOptions{Compression: comp.c, Level: *level}}, s)
 	}
 	return cmd
 }
 
-// export writes the envelope of container ref to the file out, or to stdout
-// when out is empty.
-func export(ctx context.Context, ref, out, digestFile string, opts envelope.WriteOptions, s Streams) error {
+// exportJob is what one export is asked to do.
+type exportJob struct {
+	ref        string
+	out        string // file, or "" for stdout
+	digestFile string
+	pause      bool
+	opts       envelope.WriteOptions
+}
+
+// export writes the envelope of container job.ref.
+func export(ctx context.Context, job exportJob, s Streams) (err error) {
+	ref, out, digestFile, opts := job.ref, job.out, job.digestFile, job.opts
 	if out == "" && isTerminal(s.Stdout) {
 		return usagef("refusing to write an envelope to a terminal; redirect stdout or use -o FILE")
 	}
@@ -117,7 +133,53 @@ func export(ctx context.Context, ref, out, digestFile string, opts envelope.Writ
 	if err != nil {
 		return err
 	}
-	upper, err := c.Layer()
+	var upper string
+	var pausedAt *time.Time
+	switch {
+	case !job.pause:
+		upper, err = c.Layer()
+	case c.Paused:
+		// Paused by someone else: it stays paused.
+		upper, err = c.FrozenLayer()
+	case c.Running:
+		if err := eng.Pause(ctx, c); err != nil {
+			return err
+		}
+		at := time.Now().UTC()
+		pausedAt = &at
+		var once sync.Once
+		var uerr error
+		unpause := func() {
+			once.Do(func() {
+				// ctx may be cancelled; the daemon must still be told.
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				uerr = eng.Unpause(uctx, c)
+				fmt.Fprintf(s.Stderr, "layer-export: %s was paused for %s\n", c.Name, time.Since(at).Round(time.Millisecond))
+			})
+		}
+		// On Ctrl-C or SIGTERM, unpause at once: the export may be
+		// blocked writing to a pipe nobody reads, and the container must
+		// not wait for it.
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-ctx.Done():
+				unpause()
+			case <-done:
+			}
+		}()
+		defer func() {
+			close(done)
+			unpause()
+			if err == nil {
+				err = uerr
+			}
+		}()
+		upper, err = c.FrozenLayer()
+	default:
+		upper, err = c.Layer()
+	}
 	if err != nil {
 		return err
 	}
@@ -145,6 +207,7 @@ func export(ctx context.Context, ref, out, digestFile string, opts envelope.Writ
 			Container: envelope.Container{
 				ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID,
 				ImageLayers: imageLayers, Created: c.Created, StorageDriver: c.Driver,
+				PausedAt: pausedAt,
 			},
 			Host: envelope.Host{
 				OS: host.OS, Arch: host.Arch, Kernel: host.Kernel,

@@ -107,8 +107,20 @@ func (c *Container) Layer() (string, error) {
 		if c.Paused {
 			state = "paused"
 		}
-		return "", fmt.Errorf("container %s is %s; stop it first: %w", c.Name, state, ErrRunning)
+		return "", fmt.Errorf("container %s is %s; stop it first, or export with --pause: %w", c.Name, state, ErrRunning)
 	}
+	return c.upper()
+}
+
+// FrozenLayer is Layer for a container that is paused for the read.
+func (c *Container) FrozenLayer() (string, error) {
+	if c.Running && !c.Paused {
+		return "", fmt.Errorf("container %s is running, not paused: %w", c.Name, ErrRunning)
+	}
+	return c.upper()
+}
+
+func (c *Container) upper() (string, error) {
 	if c.Driver != Overlay2 {
 		return "", fmt.Errorf("container %s uses storage driver %q: %w", c.Name, c.Driver, ErrDriver)
 	}
@@ -116,6 +128,25 @@ func (c *Container) Layer() (string, error) {
 		return "", fmt.Errorf("container %s: the daemon reports no overlay2 UpperDir", c.Name)
 	}
 	return c.UpperDir, nil
+}
+
+// Pause freezes a running container's processes (the cgroup freezer), so
+// that its file system holds still while it is read.
+func (e *Engine) Pause(ctx context.Context, c *Container) error {
+	if _, err := e.c.ContainerPause(ctx, c.ID, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause %s: %w", c.Name, err)
+	}
+	c.Paused = true
+	return nil
+}
+
+// Unpause lets a paused container run again.
+func (e *Engine) Unpause(ctx context.Context, c *Container) error {
+	if _, err := e.c.ContainerUnpause(ctx, c.ID, client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("unpause %s: %w", c.Name, err)
+	}
+	c.Paused = false
+	return nil
 }
 
 // ImageLayers returns the rootfs diffIDs of an image.

@@ -37,6 +37,10 @@ type Container struct {
 	ImageLayers   []string  `json:"imageLayers"`
 	Created       time.Time `json:"created"`
 	StorageDriver string    `json:"storageDriver"`
+	// PausedAt, for a container exported with --pause, is when it was
+	// frozen. How long it stayed frozen is known only after layer.tar,
+	// which follows this member; layer-export prints it.
+	PausedAt *time.Time `json:"pausedAt,omitempty"`
 }
 
 // Host describes the machine and daemon that wrote the envelope.
