@@ -167,16 +167,20 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
 	}
+	opts := overlay.Options{UserXattr: host.UserXattr}
+	var prog *progress
 	if !f.quiet && isTerminal(s.Stderr) {
-		p := newProgress(s.Stderr)
-		defer p.stop()
-		in = p.reader(in)
+		prog = newProgress(s.Stderr)
+		defer prog.stop()
+		in = prog.reader(in)
+		opts.Applied = func(*tar.Header) { prog.entries.Add(1) }
 	}
 	t.Failpoint = failpoint()
 	gate := func(ctx context.Context, m *envelope.Meta) error {
 		return gateImport(ctx, eng, c, host, f.host, m)
 	}
-	res, err := replaceLayer(ctx, t, in, gate, overlay.Options{UserXattr: host.UserXattr}, !f.noBackup)
+	res, err := replaceLayer(ctx, t, in, gate, opts, !f.noBackup)
+	prog.stop() // its last line goes before any message
 	if err != nil {
 		return err
 	}
@@ -343,6 +347,9 @@ func (im *importer) Layer(ctx context.Context, r io.Reader) error {
 	defer close(im.written)
 	opts := im.opts
 	opts.Applied = func(hdr *tar.Header) {
+		if im.opts.Applied != nil {
+			im.opts.Applied(hdr)
+		}
 		if overlay.Classify(hdr) == overlay.KindFile && hdr.Size > 0 {
 			im.written <- hdr.Name
 		}

@@ -8,15 +8,17 @@ import (
 	"time"
 )
 
-// progress prints bytes read and the rate on one terminal line, twice a
-// second, from its own goroutine, so that the reading path only adds to a
-// counter.
+// progress prints bytes read, entries written and the rate on one
+// terminal line, twice a second, from its own goroutine, so that the
+// reading path only adds to counters.
 type progress struct {
-	w     io.Writer
-	n     atomic.Int64
-	start time.Time
-	done  chan struct{}
-	wg    sync.WaitGroup
+	w       io.Writer
+	n       atomic.Int64
+	entries atomic.Int64
+	start   time.Time
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 func newProgress(w io.Writer) *progress {
@@ -43,11 +45,16 @@ func newProgress(w io.Writer) *progress {
 func (p *progress) print() {
 	n := p.n.Load()
 	secs := time.Since(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r%8.1f MiB read, %6.1f MiB/s", float64(n)/(1<<20), float64(n)/(1<<20)/secs)
+	fmt.Fprintf(p.w, "\r%8.1f MiB read, %8d entries, %6.1f MiB/s", float64(n)/(1<<20), p.entries.Load(), float64(n)/(1<<20)/secs)
 }
 
+// stop prints the last line and ends it; it may be called more than once,
+// and on a nil progress.
 func (p *progress) stop() {
-	close(p.done)
+	if p == nil {
+		return
+	}
+	p.once.Do(func() { close(p.done) })
 	p.wg.Wait()
 }
 
