@@ -97,7 +97,7 @@ func checkCommand(name string, fileArg bool) *command {
 				return usagef("--expect: %v", err)
 			}
 		}
-		raw := envelope.NewDigestReader(in)
+		raw := envelope.NewDigestReader(ctxReader(ctx, in))
 		if *offline {
 			for _, p := range hc.skip {
 				*p = true

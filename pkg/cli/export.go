@@ -99,7 +99,7 @@ func exportCommand(name string, fileArg bool) *command {
 			}
 			*out = pos[1]
 		}
-		return export(ctx, exportJob{ref: pos[0], out: *out, digestFile: *digestFile, pause: *pause,
+		return export(ctx, exportJob{prog: name, ref: pos[0], out: *out, digestFile: *digestFile, pause: *pause,
 			opts: envelope.WriteOptions{Compression: comp.c, Level: *level}}, s)
 	}
 	return cmd
@@ -107,6 +107,7 @@ func exportCommand(name string, fileArg bool) *command {
 
 // exportJob is what one export is asked to do.
 type exportJob struct {
+	prog       string // the command's name, for messages
 	ref        string
 	out        string // file, or "" for stdout
 	digestFile string
@@ -155,7 +156,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				defer cancel()
 				uerr = eng.Unpause(uctx, c)
-				fmt.Fprintf(s.Stderr, "layer-export: %s was paused for %s\n", c.Name, time.Since(at).Round(time.Millisecond))
+				fmt.Fprintf(s.Stderr, "%s: %s was paused for %s\n", job.prog, c.Name, time.Since(at).Round(time.Millisecond))
 			})
 		}
 		// On Ctrl-C or SIGTERM, unpause at once: the export may be
@@ -193,7 +194,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	}
 	lopts := overlay.Options{
 		UserXattr: host.UserXattr,
-		Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "layer-export: warning: %s\n", msg) },
+		Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", job.prog, msg) },
 	}
 	plan, err := overlay.Measure(ctx, upper, lopts)
 	if err != nil {
@@ -245,7 +246,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 			return err
 		})
 	}
-	fmt.Fprintf(s.Stderr, "layer-export: %s %s\n", c.Name, digest)
+	fmt.Fprintf(s.Stderr, "%s: %s %s\n", job.prog, c.Name, digest)
 	return nil
 }
 

@@ -106,13 +106,13 @@ func importCommand(name string) *command {
 				return usagef("--expect: %v", err)
 			}
 		}
-		return importLayer(ctx, ref, f, s)
+		return importLayer(ctx, name, ref, f, s)
 	}
 	return cmd
 }
 
 // importLayer replaces the layer of container ref.
-func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err error) {
+func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams) (err error) {
 	eng, err := engine.Open(ctx)
 	if err != nil {
 		return err
@@ -141,8 +141,9 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 	}
 	defer t.Close()
 	for _, msg := range t.Recovered {
-		fmt.Fprintf(s.Stderr, "layer-import: %s\n", msg)
+		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
 	}
+	t.Failpoint = failpoint()
 	switch {
 	case f.listBackups:
 		return listBackups(t, s)
@@ -151,7 +152,7 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.Stderr, "layer-import: %s: restored %s; the layer it replaced is kept at %s\n", c.Name, restored, displaced)
+		fmt.Fprintf(s.Stderr, "%s: %s: restored %s; the layer it replaced is kept at %s\n", prog, c.Name, restored, displaced)
 		return nil
 	}
 
@@ -164,23 +165,23 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 		defer file.Close()
 		in = file
 	}
+	in = ctxReader(ctx, in)
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
 	}
 	opts := overlay.Options{UserXattr: host.UserXattr}
-	var prog *progress
+	var meter *progress
 	if !f.quiet && isTerminal(s.Stderr) {
-		prog = newProgress(s.Stderr)
-		defer prog.stop()
-		in = prog.reader(in)
-		opts.Applied = func(*tar.Header) { prog.entries.Add(1) }
+		meter = newProgress(s.Stderr)
+		defer meter.stop()
+		in = meter.reader(in)
+		opts.Applied = func(*tar.Header) { meter.entries.Add(1) }
 	}
-	t.Failpoint = failpoint()
 	gate := func(ctx context.Context, m *envelope.Meta) error {
 		return gateImport(ctx, eng, c, host, f.host, m)
 	}
 	res, err := replaceLayer(ctx, t, in, gate, opts, !f.noBackup)
-	prog.stop() // its last line goes before any message
+	meter.stop() // its last line goes before any message
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func importLayer(ctx context.Context, ref string, f importFlags, s Streams) (err
 	if res.backup != "" {
 		msg = "old layer kept at " + res.backup
 	}
-	fmt.Fprintf(s.Stderr, "layer-import: %s: imported %s (%d entries); %s\n", c.Name, res.digest, res.entries, msg)
+	fmt.Fprintf(s.Stderr, "%s: %s: imported %s (%d entries); %s\n", prog, c.Name, res.digest, res.entries, msg)
 	return nil
 }
 

@@ -19,7 +19,7 @@ var (
 	// ErrNotFound: no container or image by that name.
 	ErrNotFound = errors.New("not found")
 	// ErrRunning: the container is running or paused.
-	ErrRunning = errors.New("container is running")
+	ErrRunning = errors.New("container is not stopped")
 	// ErrDriver: the container's storage driver is not overlay2.
 	ErrDriver = errors.New("storage driver is not overlay2")
 )

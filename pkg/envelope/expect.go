@@ -81,7 +81,7 @@ func (e *expectReader) Read(p []byte) (int, error) {
 	n, err := e.d.Read(p)
 	if errors.Is(err, io.EOF) {
 		if got := e.d.Digest(); got != e.want {
-			return n, fmt.Errorf("input sha256 %s, --expect %s: %w", got, e.want, ErrExpect)
+			return n, fmt.Errorf("input is %s, --expect %s: %w", got, e.want, ErrExpect)
 		}
 	}
 	return n, err

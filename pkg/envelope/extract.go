@@ -230,7 +230,7 @@ func compareSums(sums []byte, digests map[string]string) error {
 	}
 	for i, line := range lines {
 		hexsum, name, ok := strings.Cut(line, "  ")
-		if !ok || len(hexsum) != 64 || name != want[i] {
+		if !ok || !isHex64(hexsum) || name != want[i] {
 			return fmt.Errorf("%w: %s line %d: want \"<sha256>  %s\"", ErrStructure, MemberSums, i+1, want[i])
 		}
 		if got := digests[name]; got != hexsum {
@@ -238,4 +238,17 @@ func compareSums(sums []byte, digests map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// isHex64 tells whether s is a sha256 in lower-case hex, as sha256sum writes it.
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -117,7 +117,7 @@ func (r *Reader) Close() error {
 	for {
 		n, err := r.counted.Read(buf)
 		if !allZero(buf[:n]) {
-			return fmt.Errorf("%w: %w after the tar's end", ErrStructure, ErrTrailingData)
+			return fmt.Errorf("%w: %w: non-zero bytes after the tar's end", ErrStructure, ErrTrailingData)
 		}
 		if errors.Is(err, io.EOF) {
 			break
