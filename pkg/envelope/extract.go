@@ -51,6 +51,10 @@ type Extracted struct {
 	// Reassembled is "sha256:HEX" of layer.tar as reassembled from the
 	// staged files, when the handler is a Stager.
 	Reassembled string
+	// Headers is the sha256 of layer.tar's bytes but its file contents
+	// (tar-split's segments, in order), when the handler is a Stager: what
+	// overlay.Plan.Headers gives for a tree that would write the same tar.
+	Headers [sha256.Size]byte
 }
 
 // Extract reads an envelope strictly, in one pass: every member in order,
@@ -99,7 +103,7 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 			if m.Size != out.Meta.Layer.Size {
 				return nil, fmt.Errorf("%w: %s: %d bytes, %s says %d", ErrStructure, m.Name, m.Size, MemberEnvelope, out.Meta.Layer.Size)
 			}
-			if out.Reassembled, err = extractLayer(ctx, m, h); err != nil {
+			if out.Reassembled, out.Headers, err = extractLayer(ctx, m, h); err != nil {
 				return nil, err
 			}
 		case MemberSums:
@@ -156,30 +160,39 @@ func readMeta(m *Member) (*Meta, error) {
 // records the same bytes in its own goroutine and the reassembler rebuilds
 // layer.tar from them and the staged files, in constant memory; it returns
 // the reassembled digest.
-func extractLayer(ctx context.Context, m *Member, h Handler) (string, error) {
+func extractLayer(ctx context.Context, m *Member, h Handler) (digest string, headers [sha256.Size]byte, err error) {
 	st, ok := h.(Stager)
 	if !ok {
-		if err := h.Layer(ctx, m); err != nil {
-			return "", err
-		}
-		return "", nil
+		return "", headers, h.Layer(ctx, m)
 	}
-	re := &reassembler{h: sha256.New(), crc: crc64.New(storage.CRCTable), staged: st.Staged, buf: make([]byte, 1<<20)}
+	re := &reassembler{h: sha256.New(), hdrs: sha256.New(), crc: crc64.New(storage.CRCTable), staged: st.Staged, buf: make([]byte, 1<<20)}
 	tee, done, err := asm.NewInputTarStreamWithDone(m, re, storage.NewDiscardFilePutter())
 	if err != nil {
-		return "", err
+		return "", headers, err
 	}
 	// Closing the tee on an early return stops tar-split's goroutine,
 	// which would otherwise wait on the pipe forever.
-	defer func() { tee.Close(); <-done }()
+	defer func() {
+		if done != nil {
+			tee.Close()
+			<-done
+		}
+	}()
 	if err := h.Layer(ctx, tee); err != nil {
-		return "", err
+		return "", headers, err
 	}
 	// The handler stops at the tar's end; tar-split wants the padding too.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return "", fmt.Errorf("%s: %w", MemberLayer, err)
+		return "", headers, fmt.Errorf("%s: %w", MemberLayer, err)
 	}
-	return "sha256:" + hex.EncodeToString(re.h.Sum(nil)), nil
+	// tar-split's goroutine is done with its last entry only now.
+	tee.Close()
+	if err := <-done; err != nil {
+		return "", headers, fmt.Errorf("%s: %w", MemberLayer, err)
+	}
+	done = nil
+	re.hdrs.Sum(headers[:0])
+	return "sha256:" + hex.EncodeToString(re.h.Sum(nil)), headers, nil
 }
 
 // reassembler is a tar-split Packer that, instead of storing entries,
@@ -187,6 +200,7 @@ func extractLayer(ctx context.Context, m *Member, h Handler) (string, error) {
 // as read back from the staging area, each checked against its crc64.
 type reassembler struct {
 	h      hash.Hash
+	hdrs   hash.Hash // the segments alone
 	crc    hash.Hash64
 	staged func(name string) (io.ReadCloser, error)
 	buf    []byte
@@ -198,6 +212,7 @@ func (re *reassembler) AddEntry(e storage.Entry) (int, error) {
 	switch e.Type {
 	case storage.SegmentType:
 		re.h.Write(e.Payload)
+		re.hdrs.Write(e.Payload)
 	case storage.FileType:
 		if e.Size == 0 {
 			break

@@ -64,6 +64,10 @@ type Plan struct {
 	headers [sha256.Size]byte
 }
 
+// Headers is the sha256 of every byte of the tar but the file contents: the
+// headers, PAX records, padding and end blocks, in order.
+func (p Plan) Headers() [sha256.Size]byte { return p.headers }
+
 // Same reports whether two plans describe the same tar.
 func (p Plan) Same(q Plan) bool { return p == q }
 
