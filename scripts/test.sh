@@ -7,19 +7,28 @@
 # default /tmp/layer-tool-docker-vfs) lets the tests see how the tool refuses
 # a non-overlay2 daemon; its address goes to DOCKER_HOST_VFS. LT_VFS=0 leaves
 # it out (the tests that need it then skip, unless DOCKER_HOST_VFS is given).
+#
+# A private rootful Podman (scripts/podman.sh; state in LT_PODMAN, default
+# /tmp/layer-tool-podman) serves its Docker-compatible API at PODMAN_HOST for
+# the cross-engine tests. LT_PODMAN_TESTS=0 leaves it out.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
+LT_PODMAN="${LT_PODMAN:-${LT_STATE}-podman}"
+# shellcheck source=scripts/podman.sh
+source "$ROOT/scripts/podman.sh"
 
 echo "layer-tool: go test -count=1 ./... $* against a private dockerd in $LT_STATE (LAYER_TOOL_E2E=require)" >&2
 
 LT_VFS="${LT_VFS:-1}"
+LT_PODMAN_TESTS="${LT_PODMAN_TESTS:-1}"
 LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 _lt_test_cleanup() {
+	lt_podman_stop
 	lt_daemon_stop
 	LT_STATE="$LT_VFS_STATE" lt_daemon_stop
 }
@@ -36,6 +45,12 @@ lt_base_image
 if [[ "$LT_VFS" != 0 ]]; then
 	LT_STATE="$LT_VFS_STATE" LT_DRIVER=vfs LT_HOST_VAR=DOCKER_HOST_VFS lt_daemon_start
 	DOCKER_HOST="$DOCKER_HOST_VFS" lt_base_image
+fi
+
+if [[ "$LT_PODMAN_TESTS" != 0 ]]; then
+	lt_podman_install
+	lt_podman_start
+	lt_podman_base_image
 fi
 
 # With "require", the Go end-to-end tests fail instead of skipping when they

@@ -176,10 +176,15 @@ func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks) {
 		case checkImage:
 			checkImageHere(ctx, rep, eng, meta)
 		case checkStorage:
-			if host.Driver == engine.Overlay2 {
-				rep.Add(n, envelope.Pass, "this daemon uses overlay2")
-			} else {
-				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2 (--skip-storage)", host.Driver)
+			// The same test as layer-import's: the source and this
+			// daemon both keep overlayfs upper dirs.
+			switch {
+			case !engine.Overlay(meta.Container.StorageDriver):
+				rep.Add(n, envelope.Fail, "the layer comes from storage driver %q, not overlay2 or overlay (--skip-storage)", meta.Container.StorageDriver)
+			case !engine.Overlay(host.Driver):
+				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2 or overlay (--skip-storage)", host.Driver)
+			default:
+				rep.Add(n, envelope.Pass, "%s here, %s at the source: the same on-disk format", host.Driver, meta.Container.StorageDriver)
 			}
 		case checkOS:
 			compareHost(rep, n, meta.Host.OS, host.OS)

@@ -211,7 +211,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 				PausedAt: pausedAt,
 			},
 			Host: envelope.Host{
-				OS: host.OS, Arch: host.Arch, Kernel: host.Kernel,
+				Engine: host.Engine, OS: host.OS, Arch: host.Arch, Kernel: host.Kernel,
 				DockerVersion: host.DockerVersion, APIVersion: host.APIVersion,
 				StorageDriver: host.Driver,
 			},

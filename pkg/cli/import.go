@@ -32,7 +32,8 @@ Flags:
   --rollback       swap the newest backup back in (no envelope read)
   --list-backups   list the kept backups (no envelope read)
   --skip-image     accept an image with other rootfs layers
-  --skip-storage   accept an envelope whose source was not overlay2
+  --skip-storage   accept an envelope whose source was not overlay2 (Docker)
+                   or overlay (Podman)
   --skip-os        accept an envelope from another OS
   --skip-arch      accept an envelope from another architecture
   --expect sha256:HEX
@@ -239,8 +240,8 @@ func gateImport(ctx context.Context, eng *engine.Engine, c *engine.Container, ho
 	if !*skip[checkArch] && m.Host.Arch != host.Arch {
 		return fmt.Errorf("envelope is from %s, this host is %s (--skip-arch)", m.Host.Arch, host.Arch)
 	}
-	if !*skip[checkStorage] && m.Container.StorageDriver != engine.Overlay2 {
-		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2 (--skip-storage)", m.Container.StorageDriver)
+	if !*skip[checkStorage] && !engine.Overlay(m.Container.StorageDriver) {
+		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2 or overlay (--skip-storage)", m.Container.StorageDriver)
 	}
 	if !*skip[checkImage] {
 		layers, err := eng.ImageLayers(ctx, c.ImageID)

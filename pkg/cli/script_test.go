@@ -41,7 +41,8 @@ package cli_test
 // "checks[name=layer].status".
 //
 // Conditions: [vfs] is true when DOCKER_HOST_VFS names a second daemon that
-// uses the vfs storage driver; [root] when the tests run as root.
+// uses the vfs storage driver; [podman] when PODMAN_HOST names a rootful
+// Podman's Docker-compatible API; [root] when the tests run as root.
 //
 // Every script gets $C, a prefix unique to the script (like "lt1a2b3c4d-"),
 // for the names of its containers and images; they are removed when the
@@ -156,11 +157,13 @@ func daemonProblem() string {
 		return fmt.Sprintf("DOCKER_HOST=%s does not answer: %v", host, err)
 	}
 	hosts := []string{host}
-	if vfs := os.Getenv("DOCKER_HOST_VFS"); vfs != "" {
-		if err := ping(vfs); err != nil {
-			return fmt.Sprintf("DOCKER_HOST_VFS=%s does not answer: %v", vfs, err)
+	for _, k := range []string{"DOCKER_HOST_VFS", "PODMAN_HOST"} {
+		if h := os.Getenv(k); h != "" {
+			if err := ping(h); err != nil {
+				return fmt.Sprintf("%s=%s does not answer: %v", k, h, err)
+			}
+			hosts = append(hosts, h)
 		}
-		hosts = append(hosts, vfs)
 	}
 	for _, h := range hosts {
 		for _, img := range requiredImages {
@@ -237,7 +240,7 @@ func docker(ctx context.Context, host string, args ...string) (string, error) {
 // passEnv are the variables a script sees from the test's environment
 // (testscript starts from an almost empty one).
 var passEnv = []string{
-	"DOCKER_HOST", "DOCKER_HOST_VFS", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+	"DOCKER_HOST", "DOCKER_HOST_VFS", "PODMAN_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
 	"DOCKER_API_VERSION", "HOME",
 }
 
@@ -258,8 +261,10 @@ func setupScript(env *testscript.Env) error {
 	prefix := "lt" + hex.EncodeToString(b[:]) + "-"
 	env.Setenv("C", prefix)
 	hosts := []string{os.Getenv("DOCKER_HOST")}
-	if vfs := os.Getenv("DOCKER_HOST_VFS"); vfs != "" {
-		hosts = append(hosts, vfs)
+	for _, k := range []string{"DOCKER_HOST_VFS", "PODMAN_HOST"} {
+		if h := os.Getenv(k); h != "" {
+			hosts = append(hosts, h)
+		}
 	}
 	t := env.T()
 	env.Defer(func() {
@@ -314,6 +319,8 @@ func condition(cond string) (bool, error) {
 	switch cond {
 	case "vfs":
 		return os.Getenv("DOCKER_HOST_VFS") != "", nil
+	case "podman":
+		return os.Getenv("PODMAN_HOST") != "", nil
 	case "root":
 		return os.Geteuid() == 0, nil
 	}

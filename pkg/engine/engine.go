@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,12 +21,18 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrRunning: the container is running or paused.
 	ErrRunning = errors.New("container is not stopped")
-	// ErrDriver: the container's storage driver is not overlay2.
-	ErrDriver = errors.New("storage driver is not overlay2")
+	// ErrDriver: the container's storage driver is not overlay.
+	ErrDriver = errors.New("storage driver is not overlay2 (Docker) or overlay (Podman)")
 )
 
-// Overlay2 is the storage driver whose layers this tool reads.
+// Overlay2 is Docker's name for the storage driver whose layers this tool
+// reads; Podman (containers/storage) calls the same on-disk format
+// "overlay": an upper dir of plain files with overlayfs whiteouts.
 const Overlay2 = "overlay2"
+
+// Overlay tells whether a storage driver keeps layers as overlayfs upper
+// dirs: Docker's overlay2 or Podman's overlay.
+func Overlay(driver string) bool { return driver == Overlay2 || driver == "overlay" }
 
 // Engine is a connection to a Docker daemon.
 type Engine struct {
@@ -121,11 +128,11 @@ func (c *Container) FrozenLayer() (string, error) {
 }
 
 func (c *Container) upper() (string, error) {
-	if c.Driver != Overlay2 {
+	if !Overlay(c.Driver) {
 		return "", fmt.Errorf("container %s uses storage driver %q: %w", c.Name, c.Driver, ErrDriver)
 	}
 	if c.UpperDir == "" {
-		return "", fmt.Errorf("container %s: the daemon reports no overlay2 UpperDir", c.Name)
+		return "", fmt.Errorf("container %s: the daemon reports no overlay UpperDir", c.Name)
 	}
 	return c.UpperDir, nil
 }
@@ -164,9 +171,11 @@ func (e *Engine) ImageLayers(ctx context.Context, ref string) ([]string, error) 
 // Host describes the daemon and the machine it runs on.
 type Host struct {
 	OS, Arch, Kernel string
-	DockerVersion    string
-	APIVersion       string
-	Driver           string
+	// Engine is "docker" or "podman".
+	Engine        string
+	DockerVersion string
+	APIVersion    string
+	Driver        string
 	// UserXattr: overlay2 keeps its attributes in user.overlay.*.
 	UserXattr bool
 	// Info is the /info document without credentials or volatile counters.
@@ -178,6 +187,8 @@ type Host struct {
 // which would make two exports of the same container differ.
 var volatileInfo = []string{
 	"HttpProxy", "HttpsProxy", "NoProxy",
+	// Podman makes up a new ID on every call.
+	"ID",
 	"SystemTime", "NFd", "NGoroutines", "NEventsListener",
 	"Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped", "Images",
 }
@@ -192,7 +203,14 @@ func (e *Engine) Host(ctx context.Context) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker version: %w", err)
 	}
+	engineName := "docker"
+	for _, c := range ver.Components {
+		if strings.HasPrefix(c.Name, "Podman") {
+			engineName = "podman"
+		}
+	}
 	h := &Host{
+		Engine:        engineName,
 		OS:            ver.Os,
 		Arch:          ver.Arch,
 		Kernel:        info.Info.KernelVersion,
@@ -205,6 +223,10 @@ func (e *Engine) Host(ctx context.Context) (*Host, error) {
 			h.UserXattr = true
 		}
 	}
+	// Podman lists DriverStatus in a different order on every call.
+	sort.Slice(info.Info.DriverStatus, func(i, j int) bool {
+		return info.Info.DriverStatus[i][0] < info.Info.DriverStatus[j][0]
+	})
 	raw, err := json.Marshal(info.Info)
 	if err != nil {
 		return nil, fmt.Errorf("encode docker info: %w", err)

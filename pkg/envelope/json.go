@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // maxJSONDepth bounds how deeply a JSON member may nest. Inspect documents
@@ -54,10 +55,13 @@ func checkJSON(data []byte) error {
 				continue
 			}
 			key := tok.(string)
-			if top.keys[key] {
-				return fmt.Errorf("key %q appears twice", key)
+			// encoding/json matches keys without regard to case, so
+			// "size" and "Size" are one field to a reader.
+			fold := strings.ToLower(strings.ToUpper(key))
+			if top.keys[fold] {
+				return fmt.Errorf("key %q appears twice (keys match regardless of case)", key)
 			}
-			top.keys[key] = true
+			top.keys[fold] = true
 			top.wantKey = false
 			continue
 		}

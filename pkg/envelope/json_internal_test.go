@@ -16,6 +16,8 @@ func TestCheckJSON(t *testing.T) {
 		{"same key in two objects", `{"a":{"x":1},"b":{"x":2}}`, true},
 		{"array of objects", `{"a":[{"x":1},{"x":2}]}`, true},
 		{"duplicate key", `{"a":1,"a":2}`, false},
+		{"duplicate key in another case", `{"size":1,"Size":2}`, false},
+		{"duplicate key by unicode folding", `{"s":1,"\u017f":2}`, false},
 		{"duplicate nested key", `{"a":{"x":1,"y":2,"x":3}}`, false},
 		{"duplicate key in array element", `{"a":[{"x":1,"x":1}]}`, false},
 		{"array at top", `[1]`, false},

@@ -45,6 +45,9 @@ type Container struct {
 
 // Host describes the machine and daemon that wrote the envelope.
 type Host struct {
+	// Engine is "docker" or "podman", where the API said; dockerVersion is
+	// that engine's version.
+	Engine        string `json:"engine,omitempty"`
 	OS            string `json:"os"`
 	Arch          string `json:"arch"`
 	Kernel        string `json:"kernel"`
