@@ -106,6 +106,10 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 			if out.Reassembled, out.Headers, err = extractLayer(ctx, m, h); err != nil {
 				return nil, err
 			}
+		case MemberTarSplit:
+			if max := maxSplitSize(out.Meta.Layer.Size); m.Size > max {
+				return nil, fmt.Errorf("%w: %s: %d bytes, more than the metadata of a %d-byte layer can take (%d)", ErrStructure, m.Name, m.Size, out.Meta.Layer.Size, max)
+			}
 		case MemberSums:
 			if sums, err = readCapped(m, maxSums); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrStructure, err)
@@ -150,8 +154,8 @@ func readMeta(m *Member) (*Meta, error) {
 	if meta.Format != Format {
 		return nil, fmt.Errorf("%w: %s: format %q, this tool reads %q", ErrStructure, m.Name, meta.Format, Format)
 	}
-	if meta.Layer.Size < 0 || meta.Layer.Entries < 0 {
-		return nil, fmt.Errorf("%w: %s: negative layer size or entry count", ErrStructure, m.Name)
+	if err := checkLayerCounts(meta.Layer); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
 	}
 	return &meta, nil
 }
@@ -166,7 +170,8 @@ func extractLayer(ctx context.Context, m *Member, h Handler) (digest string, hea
 		return "", headers, h.Layer(ctx, m)
 	}
 	re := &reassembler{h: sha256.New(), hdrs: sha256.New(), crc: crc64.New(storage.CRCTable), staged: st.Staged, buf: make([]byte, 1<<20)}
-	tee, done, err := asm.NewInputTarStreamWithDone(m, re, storage.NewDiscardFilePutter())
+	putter := newBoundedPutter(m.Size)
+	tee, done, err := asm.NewInputTarStreamWithDone(m, re, putter)
 	if err != nil {
 		return "", headers, err
 	}
@@ -174,6 +179,7 @@ func extractLayer(ctx context.Context, m *Member, h Handler) (digest string, hea
 	// which would otherwise wait on the pipe forever.
 	defer func() {
 		if done != nil {
+			putter.stop.Store(true)
 			tee.Close()
 			<-done
 		}
@@ -266,4 +272,16 @@ func isHex64(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkLayerCounts checks envelope.json's layer size and entry count
+// against each other: every entry takes at least one 512-byte header.
+func checkLayerCounts(l Layer) error {
+	switch {
+	case l.Size < 0 || l.Entries < 0:
+		return errors.New("negative layer size or entry count")
+	case l.Entries > l.Size/512:
+		return fmt.Errorf("%d entries cannot fit in %d bytes", l.Entries, l.Size)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 )
 
 // Errors that readers of an envelope return.
@@ -19,6 +20,11 @@ var (
 	// ErrDigestMismatch: a member's sha256 differs from SHA256SUMS.
 	ErrDigestMismatch = errors.New("digest mismatch")
 )
+
+// maxPadding bounds the zeros allowed after a tar's end blocks. GNU tar pads
+// to its record size, 10 KiB by default; more is a compressed bomb's way of
+// making a reader decompress without end.
+const maxPadding = 1 << 20
 
 // errCut: the stream stops at a member boundary without the tar's end.
 var errCut = errors.New("truncated")
@@ -106,6 +112,13 @@ func (r *Reader) Next() (*Member, error) {
 	if hdr.Typeflag != tar.TypeReg {
 		return nil, fmt.Errorf("%w: member %q is not a regular file", ErrStructure, hdr.Name)
 	}
+	for k := range hdr.PAXRecords {
+		// archive/tar expands a PAX sparse member's holes without reading
+		// input: a few bytes could claim exabytes of zeros to hash.
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return nil, fmt.Errorf("%w: member %q is a sparse file", ErrStructure, hdr.Name)
+		}
+	}
 	r.cur = &Member{Name: hdr.Name, Size: hdr.Size, r: r.tr, h: sha256.New()}
 	return r.cur, nil
 }
@@ -114,8 +127,12 @@ func (r *Reader) Next() (*Member, error) {
 // padding may follow the tar's end, and nothing the compressed stream.
 func (r *Reader) Close() error {
 	buf := make([]byte, 32<<10)
+	var padding int64
 	for {
 		n, err := r.counted.Read(buf)
+		if padding += int64(n); padding > maxPadding {
+			return fmt.Errorf("%w: %w: more than %d bytes of padding after the tar's end", ErrStructure, ErrTrailingData, maxPadding)
+		}
 		if !allZero(buf[:n]) {
 			return fmt.Errorf("%w: %w: non-zero bytes after the tar's end", ErrStructure, ErrTrailingData)
 		}

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"hash/crc64"
 	"io"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/vbatts/tar-split/tar/storage"
@@ -61,7 +62,7 @@ const maxSplitLine = 4 << 20
 
 // digestTarSplit reads gzipped tar-split metadata, entry by entry with a
 // bounded line length, and returns its digest.
-func digestTarSplit(r io.Reader) ([]byte, int, error) {
+func digestTarSplit(r io.Reader, layerSize int64) ([]byte, int, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, 0, fmt.Errorf("gzip: %w", err)
@@ -69,7 +70,10 @@ func digestTarSplit(r io.Reader) ([]byte, int, error) {
 	defer zr.Close()
 	zr.Multistream(false)
 	d := newSplitDigest()
-	sc := bufio.NewScanner(zr)
+	// The JSON itself is bounded like the member (before gzip): a small
+	// member must not inflate without end.
+	limit := maxSplitSize(layerSize)
+	sc := bufio.NewScanner(&cappedReader{r: zr, left: limit})
 	sc.Buffer(make([]byte, 64<<10), maxSplitLine)
 	for sc.Scan() {
 		var e storage.Entry
@@ -178,4 +182,64 @@ func (s *splitWriter) add(e storage.Entry) error {
 	e.Position = s.pos
 	s.pos++
 	return s.enc.Encode(e)
+}
+
+// maxSplitSize bounds layer.tar-split.json.gz for a layer.tar of layerSize
+// bytes: its JSON is base64 of the headers (at most the layer's size, 4/3
+// larger) plus a line per entry (at most one per 512 bytes), and gzip only
+// shrinks that. Anything larger is not this layer's metadata.
+func maxSplitSize(layerSize int64) int64 { return 2*layerSize + 64<<10 }
+
+// boundedPutter is tar-split's FilePutter for hostile input. It computes
+// each file's crc64 as storage.NewDiscardFilePutter does, but fails once
+// the contents of all entries add up to more than the layer member holds:
+// only a sparse entry can, by expanding holes without reading input, and a
+// few bytes could make it spin for ever. It also stops when told to.
+type boundedPutter struct {
+	left int64
+	stop atomic.Bool
+	buf  []byte
+}
+
+func newBoundedPutter(limit int64) *boundedPutter {
+	return &boundedPutter{left: limit, buf: make([]byte, 64<<10)}
+}
+
+// errStopped: the reader of the layer gave up; tar-split must too.
+var errStopped = errors.New("stopped")
+
+func (p *boundedPutter) Put(name string, r io.Reader) (int64, []byte, error) {
+	crc := crc64.New(storage.CRCTable)
+	var n int64
+	for {
+		if p.stop.Load() {
+			return n, nil, errStopped
+		}
+		k, err := r.Read(p.buf)
+		crc.Write(p.buf[:k])
+		n += int64(k)
+		if p.left -= int64(k); p.left < 0 {
+			return n, nil, fmt.Errorf("entry %q: more contents than %s holds (a sparse entry?)", name, MemberLayer)
+		}
+		if errors.Is(err, io.EOF) {
+			return n, crc.Sum(nil), nil
+		}
+		if err != nil {
+			return n, nil, err
+		}
+	}
+}
+
+// cappedReader fails once more than left bytes were read.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.left -= int64(n); c.left < 0 {
+		return n, errors.New("inflates past any size this layer's metadata can have")
+	}
+	return n, err
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 	"github.com/vbatts/tar-split/tar/asm"
-	"github.com/vbatts/tar-split/tar/storage"
 )
 
 // Status is the outcome of one check.
@@ -192,9 +191,15 @@ func (v *verifier) member(ctx context.Context, m *Member) error {
 	case MemberLayer:
 		v.layerSize = m.Size
 		v.rep.Layer.Size = m.Size
+		if meta := v.rep.Meta; meta != nil && meta.Layer.Size != m.Size {
+			return fmt.Errorf("%s: %d bytes, but %s says %d", MemberLayer, m.Size, MemberEnvelope, meta.Layer.Size)
+		}
 		return v.layer(ctx, m)
 	case MemberTarSplit:
-		sum, n, err := digestTarSplit(m)
+		if max := maxSplitSize(v.layerSize); m.Size > max {
+			return fmt.Errorf("%s: %d bytes, more than the metadata of a %d-byte layer can take (%d)", m.Name, m.Size, v.layerSize, max)
+		}
+		sum, n, err := digestTarSplit(m, v.layerSize)
 		if err != nil {
 			v.fail(CheckTarSplit, "%s: %v", m.Name, err)
 			return nil
@@ -253,8 +258,8 @@ func (v *verifier) json(name string, data []byte) {
 			v.fail(CheckMetadata, "%s: required field %s missing", name, field)
 		}
 	}
-	if meta.Layer.Size < 0 || meta.Layer.Entries < 0 {
-		v.fail(CheckMetadata, "%s: negative layer size or entry count", name)
+	if err := checkLayerCounts(meta.Layer); err != nil {
+		v.fail(CheckMetadata, "%s: %v", name, err)
 	}
 }
 
@@ -262,13 +267,14 @@ func (v *verifier) json(name string, data []byte) {
 // tar-split records the same bytes in its own goroutine.
 func (v *verifier) layer(ctx context.Context, m *Member) error {
 	split := newSplitDigest()
-	tee, done, err := asm.NewInputTarStreamWithDone(m, split, storage.NewDiscardFilePutter())
+	putter := newBoundedPutter(m.Size)
+	tee, done, err := asm.NewInputTarStreamWithDone(m, split, putter)
 	if err != nil {
 		return err
 	}
 	// Closing the tee on an early return stops tar-split's goroutine,
 	// which would otherwise wait on the pipe forever.
-	defer func() { tee.Close(); <-done }()
+	defer func() { putter.stop.Store(true); tee.Close(); <-done }()
 	tr := tar.NewReader(tee)
 	var val overlay.Validator
 	st := &v.rep.Layer.Stats
@@ -288,8 +294,11 @@ func (v *verifier) layer(ctx context.Context, m *Member) error {
 			bad = fmt.Sprintf("entry %d unreadable: %v", val.Count()+1, err)
 			break
 		}
-		if err := val.Entry(hdr); err != nil && bad == "" {
+		if err := val.Entry(hdr); err != nil {
+			// Stop here: a refused entry's contents are not to be read
+			// (a sparse one would expand holes without end).
 			bad = fmt.Sprintf("entry %d: %v", val.Count(), err)
+			break
 		}
 		st.Add(hdr)
 		v.note(hdr)
@@ -301,14 +310,18 @@ func (v *verifier) layer(ctx context.Context, m *Member) error {
 			break
 		}
 	}
+	if bad != "" {
+		// tar-split is stopped on return; the reader skips the rest of
+		// the member without parsing it.
+		v.fail(CheckLayer, "%s: %s", MemberLayer, bad)
+		return nil
+	}
 	// Drain the tee so that tar-split sees the end padding too.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		if errors.Is(err, ErrStructure) {
 			return err
 		}
-		if bad == "" {
-			bad = fmt.Sprintf("after the last entry: %v", err)
-		}
+		bad = fmt.Sprintf("after the last entry: %v", err)
 	}
 	if bad != "" {
 		v.fail(CheckLayer, "%s: %s", MemberLayer, bad)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -159,6 +160,10 @@ func checkEntry(hdr *tar.Header) error {
 		if hdr.Size != 0 {
 			return bad("whiteout with contents")
 		}
+	}
+	if hdr.Typeflag != tar.TypeReg && strings.HasPrefix(path.Base(strings.TrimSuffix(hdr.Name, "/")), WhiteoutPrefix) {
+		// Other layer readers decide what is a whiteout by name alone.
+		return bad("only an empty regular file may have a whiteout name")
 	}
 	switch hdr.Typeflag {
 	case tar.TypeSymlink:
