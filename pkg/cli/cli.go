@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
@@ -208,4 +209,15 @@ func joinOptionalValues(fs *flag.FlagSet, args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// Run is a whole program: it runs Main as the command name with the
+// process's arguments and standard streams, under a context that the first
+// SIGINT or SIGTERM cancels (a second one kills as usual), and returns the
+// exit code for os.Exit.
+func Run(name string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	return Main(ctx, name, os.Args[1:], Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 }

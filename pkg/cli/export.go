@@ -125,15 +125,11 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.Open(ctx)
+	eng, c, err := openContainer(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	c, err := eng.Container(ctx, ref)
-	if err != nil {
-		return err
-	}
 	var upper string
 	var pausedAt *time.Time
 	switch {
@@ -327,4 +323,18 @@ func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
 		return fmt.Errorf("rename into %s: %w", name, err)
 	}
 	return nil
+}
+
+// openContainer connects to the daemon and finds container ref.
+func openContainer(ctx context.Context, ref string) (*engine.Engine, *engine.Container, error) {
+	eng, err := engine.Open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := eng.Container(ctx, ref)
+	if err != nil {
+		eng.Close()
+		return nil, nil, err
+	}
+	return eng, c, nil
 }

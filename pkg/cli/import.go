@@ -112,15 +112,11 @@ func importCommand(name string) *command {
 
 // importLayer replaces the layer of container ref.
 func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams) (err error) {
-	eng, err := engine.Open(ctx)
+	eng, c, err := openContainer(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	c, err := eng.Container(ctx, ref)
-	if err != nil {
-		return err
-	}
 	upper, err := c.Layer()
 	if err != nil {
 		return err

@@ -63,7 +63,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -85,12 +84,7 @@ var requiredImages = []string{"layer-tool-base:latest", "layer-tool-other:latest
 
 func TestMain(m *testing.M) {
 	cmd := func(name string) func() {
-		return func() {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := cli.Main(ctx, name, os.Args[1:], cli.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
-			stop()
-			os.Exit(code)
-		}
+		return func() { os.Exit(cli.Run(name)) }
 	}
 	testscript.Main(m, map[string]func(){
 		"layer-export": cmd("layer-export"),
