@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -75,5 +76,44 @@ func BenchmarkExport(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkImport runs what layer-import does after talking to the daemon
+// (replaceLayer: extract, reassemble, verify, swap) into a new upper dir
+// each time.
+func BenchmarkImport(b *testing.B) {
+	for _, tc := range []struct {
+		name         string
+		nfiles, size int
+	}{
+		{"large", 4, 64 << 20},
+		{"small", 5000, 8 << 10},
+	} {
+		root := benchTree(b, tc.nfiles, tc.size)
+		var env bytes.Buffer
+		exportTo(b, root, &env, envelope.None)
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(tc.nfiles * tc.size))
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				l := b.TempDir()
+				if err := os.Mkdir(filepath.Join(l, "diff"), 0o755); err != nil {
+					b.Fatal(err)
+				}
+				t, err := overlay.OpenTarget(filepath.Join(l, "diff"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				gate := func(context.Context, *envelope.Meta) error { return nil }
+				if _, err := replaceLayer(context.Background(), t, bytes.NewReader(env.Bytes()), gate, overlay.Options{}, false); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				t.Close()
+				b.StartTimer()
+			}
+		})
 	}
 }

@@ -209,6 +209,9 @@ func replaceLayer(ctx context.Context, t *overlay.Target, in io.Reader, gate fun
 		}
 	}()
 	ex, err := envelope.Extract(ctx, in, im)
+	if im.root != nil {
+		im.root.Close()
+	}
 	if err != nil {
 		return res, err
 	}
@@ -287,8 +290,9 @@ type importer struct {
 	staging string
 	stats   overlay.Stats
 	// written carries the names of the files with contents that Layer has
-	// written, in order, to Staged.
+	// written, in order, to Staged, which opens them beneath root.
 	written chan string
+	root    *overlay.Root
 }
 
 // ErrNoSpace: the file system cannot hold the layer.
@@ -366,7 +370,14 @@ func (im *importer) Staged(name string) (io.ReadCloser, error) {
 	if got != name {
 		return nil, fmt.Errorf("tar-split read %q where the layer had %q", name, got)
 	}
-	return overlay.OpenBeneath(im.staging, name)
+	if im.root == nil {
+		root, err := overlay.OpenRoot(im.staging)
+		if err != nil {
+			return nil, err
+		}
+		im.root = root
+	}
+	return im.root.Open(name)
 }
 
 // ErrVerify: the staged layer does not reproduce the envelope's layer.tar.

@@ -23,15 +23,13 @@ const (
 type worker struct {
 	jobs chan func()
 	free chan []byte
+	made int // chunks allocated so far, up to chunks
 	done chan struct{}
 	once sync.Once
 }
 
 func newWorker() *worker {
 	w := &worker{jobs: make(chan func(), chunks), free: make(chan []byte, chunks), done: make(chan struct{})}
-	for i := 0; i < chunks; i++ {
-		w.free <- make([]byte, chunkSize)
-	}
 	go func() {
 		defer close(w.done)
 		for job := range w.jobs {
@@ -44,7 +42,17 @@ func newWorker() *worker {
 // data runs fn on a copy of p, in chunks.
 func (w *worker) data(p []byte, fn func([]byte)) {
 	for len(p) > 0 {
-		buf := <-w.free
+		var buf []byte
+		select {
+		case buf = <-w.free:
+		default:
+			if w.made < chunks {
+				w.made++
+				buf = make([]byte, chunkSize)
+			} else {
+				buf = <-w.free
+			}
+		}
 		n := copy(buf, p)
 		p = p[n:]
 		w.jobs <- func() {

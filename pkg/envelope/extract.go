@@ -1,7 +1,6 @@
 package envelope
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/crc64"
 	"io"
 	"strings"
 
@@ -66,6 +64,7 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer er.release()
 	out := &Extracted{Compression: er.Compression}
 	digests := map[string]string{}
 	var sums []byte
@@ -169,8 +168,9 @@ func extractLayer(ctx context.Context, m *Member, h Handler) (digest string, hea
 	if !ok {
 		return "", headers, h.Layer(ctx, m)
 	}
-	re := &reassembler{h: sha256.New(), hdrs: sha256.New(), crc: crc64.New(storage.CRCTable), staged: st.Staged, buf: make([]byte, 1<<20)}
-	putter := newBoundedPutter(m.Size)
+	re := &reassembler{h: sha256.New(), hdrs: sha256.New(), staged: st.Staged, buf: make([]byte, 1<<20)}
+	// No crc64s: the reassembly's sha256 against layer.tar's decides.
+	putter := newBoundedPutter(m.Size, false)
 	tee, done, err := asm.NewInputTarStreamWithDone(m, re, putter)
 	if err != nil {
 		return "", headers, err
@@ -203,11 +203,12 @@ func extractLayer(ctx context.Context, m *Member, h Handler) (digest string, hea
 
 // reassembler is a tar-split Packer that, instead of storing entries,
 // writes what they describe into a sha256: raw segments as they are, files
-// as read back from the staging area, each checked against its crc64.
+// as read back from the staging area. The sum must be layer.tar's: that is
+// the whole check (tar-split's own assembler also compares each file's
+// crc64, an early warning the final sha256 makes redundant).
 type reassembler struct {
 	h      hash.Hash
 	hdrs   hash.Hash // the segments alone
-	crc    hash.Hash64
 	staged func(name string) (io.ReadCloser, error)
 	buf    []byte
 	pos    int
@@ -229,13 +230,12 @@ func (re *reassembler) AddEntry(e storage.Entry) (int, error) {
 			return 0, fmt.Errorf("reassemble %q: %w", name, err)
 		}
 		defer rc.Close()
-		re.crc.Reset()
-		n, err := io.CopyBuffer(io.MultiWriter(re.h, re.crc), io.LimitReader(rc, e.Size+1), re.buf)
+		n, err := io.CopyBuffer(re.h, io.LimitReader(rc, e.Size+1), re.buf)
 		if err != nil {
 			return 0, fmt.Errorf("reassemble %q: %w", name, err)
 		}
-		if n != e.Size || !bytes.Equal(re.crc.Sum(nil), e.Payload) {
-			return 0, fmt.Errorf("reassemble %q: %d bytes as written, crc64 %x, want %d bytes, crc64 %x: %w", name, n, re.crc.Sum(nil), e.Size, e.Payload, ErrReassembly)
+		if n != e.Size {
+			return 0, fmt.Errorf("reassemble %q: %d bytes as written, want %d: %w", name, n, e.Size, ErrReassembly)
 		}
 	}
 	return re.pos - 1, nil

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"strings"
 )
@@ -46,13 +45,13 @@ type Member struct {
 	Name string
 	Size int64
 	r    io.Reader
-	h    hash.Hash
+	h    *asyncHash
 	read int64
 }
 
 func (m *Member) Read(p []byte) (int, error) {
 	n, err := m.r.Read(p)
-	m.h.Write(p[:n])
+	m.h.Write(p[:n]) // hashed on another core
 	m.read += int64(n)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fmt.Errorf("%s: stream ends after %d of %d bytes: %w", m.Name, m.read, m.Size, ErrStructure)
@@ -62,7 +61,7 @@ func (m *Member) Read(p []byte) (int, error) {
 
 // Digest is the hex sha256 of the member; it is complete once the member
 // has been read to its end.
-func (m *Member) Digest() string { return hex.EncodeToString(m.h.Sum(nil)) }
+func (m *Member) Digest() string { return hex.EncodeToString(m.h.Sum()) }
 
 // NewReader starts reading an envelope from r, telling its compression
 // from its first bytes.
@@ -82,6 +81,7 @@ func (r *Reader) Next() (*Member, error) {
 		if _, err := io.Copy(io.Discard, r.cur); err != nil {
 			return nil, err
 		}
+		r.cur.h.Sum() // stops its worker; Digest still answers
 		r.last = r.cur.Name
 		r.cur = nil
 	}
@@ -119,8 +119,16 @@ func (r *Reader) Next() (*Member, error) {
 			return nil, fmt.Errorf("%w: member %q is a sparse file", ErrStructure, hdr.Name)
 		}
 	}
-	r.cur = &Member{Name: hdr.Name, Size: hdr.Size, r: r.tr, h: sha256.New()}
+	r.cur = &Member{Name: hdr.Name, Size: hdr.Size, r: r.tr, h: newAsyncHash(sha256.New())}
 	return r.cur, nil
+}
+
+// release stops the hashing of the member being read, for a reader
+// abandoned half-way.
+func (r *Reader) release() {
+	if r.cur != nil {
+		r.cur.h.Sum()
+	}
 }
 
 // Close reads the stream to its end once the tar is done: only zero

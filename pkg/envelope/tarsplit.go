@@ -199,30 +199,44 @@ type boundedPutter struct {
 	left int64
 	stop atomic.Bool
 	buf  []byte
+	crc  hash.Hash64 // nil: no checksums wanted
 }
 
-func newBoundedPutter(limit int64) *boundedPutter {
-	return &boundedPutter{left: limit, buf: make([]byte, 64<<10)}
+// newBoundedPutter stops after limit bytes of contents; withCRC computes
+// the crc64s that tar-split metadata records.
+func newBoundedPutter(limit int64, withCRC bool) *boundedPutter {
+	p := &boundedPutter{left: limit, buf: make([]byte, 64<<10)}
+	if withCRC {
+		p.crc = crc64.New(storage.CRCTable)
+	}
+	return p
 }
 
 // errStopped: the reader of the layer gave up; tar-split must too.
 var errStopped = errors.New("stopped")
 
 func (p *boundedPutter) Put(name string, r io.Reader) (int64, []byte, error) {
-	crc := crc64.New(storage.CRCTable)
+	if p.crc != nil {
+		p.crc.Reset()
+	}
 	var n int64
 	for {
 		if p.stop.Load() {
 			return n, nil, errStopped
 		}
 		k, err := r.Read(p.buf)
-		crc.Write(p.buf[:k])
+		if p.crc != nil {
+			p.crc.Write(p.buf[:k])
+		}
 		n += int64(k)
 		if p.left -= int64(k); p.left < 0 {
 			return n, nil, fmt.Errorf("entry %q: more contents than %s holds (a sparse entry?)", name, MemberLayer)
 		}
 		if errors.Is(err, io.EOF) {
-			return n, crc.Sum(nil), nil
+			if p.crc == nil {
+				return n, nil, nil
+			}
+			return n, p.crc.Sum(nil), nil
 		}
 		if err != nil {
 			return n, nil, err

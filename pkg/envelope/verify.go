@@ -113,6 +113,7 @@ func (v *verifier) read(ctx context.Context, r io.Reader) {
 		v.fail(CheckStructure, "%v", err)
 		return
 	}
+	defer er.release()
 	v.rep.Compression = er.Compression
 	next := 0
 	for {
@@ -267,7 +268,7 @@ func (v *verifier) json(name string, data []byte) {
 // tar-split records the same bytes in its own goroutine.
 func (v *verifier) layer(ctx context.Context, m *Member) error {
 	split := newSplitDigest()
-	putter := newBoundedPutter(m.Size)
+	putter := newBoundedPutter(m.Size, true)
 	tee, done, err := asm.NewInputTarStreamWithDone(m, split, putter)
 	if err != nil {
 		return err

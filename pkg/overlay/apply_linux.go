@@ -360,18 +360,43 @@ func pwriteAll(fd int, p []byte, off int64) error {
 // OpenBeneath opens the regular file name below dir for reading, refusing
 // any path that would leave dir or pass through a symlink.
 func OpenBeneath(dir, name string) (*os.File, error) {
-	root, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	root, err := OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.Open(name)
+}
+
+// Root is a directory kept open to open files beneath it, one after
+// another, without resolving its path each time.
+type Root struct {
+	fd  int
+	dir string
+}
+
+// OpenRoot opens dir as a Root.
+func OpenRoot(dir string) (*Root, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	defer unix.Close(root)
+	return &Root{fd: fd, dir: dir}, nil
+}
+
+// Open opens name beneath the root for reading, refusing any path that
+// would leave it or pass through a symlink.
+func (r *Root) Open(name string) (*os.File, error) {
 	how := &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	fd, err := unix.Openat2(root, name, how)
+	fd, err := unix.Openat2(r.fd, name, how)
 	if err != nil {
-		return nil, fmt.Errorf("open %q beneath %s: %w", name, dir, err)
+		return nil, fmt.Errorf("open %q beneath %s: %w", name, r.dir, err)
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }
+
+// Close closes the root.
+func (r *Root) Close() error { return unix.Close(r.fd) }

@@ -18,3 +18,15 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Stats, e
 func OpenBeneath(dir, name string) (*os.File, error) {
 	return nil, errors.New("open beneath: only on Linux")
 }
+
+// Root is only implemented on Linux.
+type Root struct{}
+
+// OpenRoot is only implemented on Linux.
+func OpenRoot(dir string) (*Root, error) { return nil, errors.New("open root: only on Linux") }
+
+// Open is only implemented on Linux.
+func (r *Root) Open(name string) (*os.File, error) { return nil, errors.New("open: only on Linux") }
+
+// Close is only implemented on Linux.
+func (r *Root) Close() error { return nil }
