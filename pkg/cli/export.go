@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -219,8 +220,14 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	}
 	var digest string
 	write := func(w io.Writer) error {
+		// One write a megabyte to the pipe and the digest, not one for
+		// each tar block.
 		d := envelope.NewDigestWriter(w)
-		if err := envelope.Write(ctx, d, contents, opts); err != nil {
+		bw := bufio.NewWriterSize(d, 1<<20)
+		if err := envelope.Write(ctx, bw, contents, opts); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
 			return err
 		}
 		digest = d.Digest()

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -121,7 +122,13 @@ func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int
 	arec := newAsyncRecorder(rec)
 	defer arec.close()
 	if err := ew.member(MemberLayer, size, func(w io.Writer) error {
-		return src.WriteLayer(ctx, w, arec)
+		// A tar writes each header block on its own: gather them, so that
+		// the digest worker and the output see few, large writes.
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if err := src.WriteLayer(ctx, bw, arec); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}); err != nil {
 		return err
 	}
