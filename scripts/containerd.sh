@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# Helpers to run a private containerd (no dockerd, no CRI) for layer-tool's
+# tests. Source it (after or without scripts/lib.sh); don't run it.
+#
+#   lt_containerd_install     install containerd and runc (apt, no recommends)
+#   lt_ctr                    run ctr against the private socket, namespace
+#                             $LT_CTRD_NS
+#   lt_ctr_run ARGS...        `ctr run` with the overlayfs snapshotter, a
+#                             private runc root and FIFO dir:
+#                             lt_ctr_run IMAGE ID CMD...
+#   lt_ctr_start ID           run a stopped container's process again
+#                             (`ctr tasks start`, FIFOs in $LT_CTRD/fifo)
+#   lt_containerd_start       start (or reuse) `containerd --config
+#                             $LT_CTRD/config.toml`; exports
+#                             CONTAINERD_ADDRESS=$LT_CTRD/containerd.sock
+#   lt_containerd_stop [force]
+#                             stop it (if this shell started it, or with
+#                             "force"), its shims and their containers, and
+#                             unmount what is left under $LT_CTRD; safe to
+#                             call twice and from an EXIT trap
+#   lt_containerd_base_image  import layer-tool-base and layer-tool-other
+#                             from the private dockerd (scripts/lib.sh:
+#                             lt_daemon_start and lt_base_image first,
+#                             DOCKER_HOST pointing at it), unpacked for the
+#                             overlayfs snapshotter
+#
+# Environment:
+#   LT_CTRD     state dir (default /tmp/layer-tool-containerd): root/ is
+#               containerd's root (root/io.containerd.snapshotter.v1.overlayfs/
+#               snapshots/<n>/fs are the snapshots), state/ its state dir,
+#               runc/ the runc root of lt_ctr_run's containers, fifo/ ctr's
+#               IO FIFOs
+#   LT_CTRD_NS  namespace lt_ctr uses (default moby, as dockerd's)
+#
+# Left outside $LT_CTRD (containerd 1.6 has no switch for them): the shims'
+# sockets in /run/containerd/s/ (removed when a shim exits normally), and
+# the containers' cgroups (/<namespace>/<id> under each controller, removed
+# with the task). Plain `ctr run`/`ctr tasks start` without --fifo-dir
+# also creates /run/containerd/fifo/.
+#
+# Like scripts/lib.sh, this file does not set errexit at top level; every
+# function scopes its own options with `local -`.
+
+if [[ -n "${_LT_CTRD_SOURCED:-}" ]]; then
+	return 0
+fi
+_LT_CTRD_SOURCED=1
+
+LT_CTRD="${LT_CTRD:-/tmp/layer-tool-containerd}"
+LT_CTRD_NS="${LT_CTRD_NS:-moby}"
+
+declare -gA _LT_CTRD_STARTED=() # state dir -> 1 when this shell launched its containerd
+
+_lt_clog() {
+	printf 'layer-tool: %s\n' "$*" >&2
+}
+
+# _lt_ctrd_state: LT_CTRD as an absolute, symlink-free path (what
+# /proc/mounts and the shims' command lines show).
+_lt_ctrd_state() {
+	realpath -m -- "$LT_CTRD"
+}
+
+lt_containerd_install() {
+	local -
+	set -u -o pipefail
+	local sudo=()
+	command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 &&
+		command -v runc >/dev/null 2>&1 && return 0
+	if [[ "$(id -u)" != 0 ]]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo=(sudo)
+		else
+			_lt_clog "need root (or sudo) to install containerd"
+			return 1
+		fi
+	fi
+	_lt_clog "installing: containerd runc"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends containerd runc || return 1
+}
+
+# _lt_ctrd_conf: write the private config file (once). Version 2 is what
+# containerd 1.5 to 1.7 read; 2.x migrates it.
+_lt_ctrd_conf() {
+	local state
+	state="$(_lt_ctrd_state)"
+	mkdir -p "$state/root" "$state/state" "$state/tmp" "$state/opt" "$state/runc" "$state/fifo" || return 1
+	[[ -f "$state/config.toml" ]] || cat >"$state/config.toml" <<EOF || return 1
+version = 2
+root = "$state/root"
+state = "$state/state"
+temp = "$state/tmp"
+# No CRI (it would want CNI and a sandbox image); no snapshotters this
+# machine cannot serve (their failed loads only fill the log).
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = "$state/containerd.sock"
+
+[ttrpc]
+  address = ""
+
+[debug]
+  address = ""
+  level = "info"
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$state/opt"
+EOF
+}
+
+_lt_ctrd_ping() {
+	local sock
+	sock="$(_lt_ctrd_state)/containerd.sock"
+	[[ -S "$sock" ]] || return 1
+	timeout 5 ctr -a "$sock" version >/dev/null 2>&1
+}
+
+# lt_ctr ARGS...: ctr on the private socket and namespace.
+lt_ctr() {
+	ctr -a "$(_lt_ctrd_state)/containerd.sock" -n "$LT_CTRD_NS" "$@"
+}
+
+# lt_ctr_run [FLAGS...] IMAGE ID [CMD...]: `ctr run` as the tests need it:
+# overlayfs snapshots (the key of the container's active snapshot is ID),
+# runc's state under $LT_CTRD/runc, no network namespace setup beyond an
+# empty one. The container is left stopped (not --rm) when CMD exits.
+lt_ctr_run() {
+	lt_ctr run --snapshotter overlayfs --runc-root "$(_lt_ctrd_state)/runc" \
+		--fifo-dir "$(_lt_ctrd_state)/fifo" "$@"
+}
+
+# lt_ctr_start ID: start a new task for a container whose task is gone
+# (lt_ctr_run deletes it when the process exits), attached, like lt_ctr_run.
+lt_ctr_start() {
+	lt_ctr tasks start --fifo-dir "$(_lt_ctrd_state)/fifo" "$@"
+}
+
+# _lt_ctrd_pids: pids of containerd serving our config.
+_lt_ctrd_pids() {
+	local state p comm cmdline
+	state="$(_lt_ctrd_state)"
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
+		[[ "$comm" == containerd ]] || continue
+		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
+		[[ "$cmdline" == *" --config $state/config.toml"* ]] && echo "$p"
+	done
+}
+
+lt_containerd_start() {
+	local -
+	set -u -o pipefail
+	local state launcher deadline
+	state="$(_lt_ctrd_state)"
+	_lt_ctrd_conf || return 1
+	if _lt_ctrd_ping; then
+		_lt_clog "reusing containerd on $state/containerd.sock"
+	else
+		rm -f "$state/containerd.sock"
+		_lt_clog "starting private containerd in $state (log: $state/containerd.log)"
+		# Same launch as lt_daemon_start's: own session, launcher pid alive
+		# exactly as long as containerd.
+		setsid --wait nohup containerd --config "$state/config.toml" \
+			</dev/null >>"$state/containerd.log" 2>&1 &
+		launcher=$!
+		_LT_CTRD_STARTED[$state]=1
+		deadline=$((SECONDS + 60))
+		until _lt_ctrd_ping; do
+			if ! kill -0 "$launcher" 2>/dev/null || ((SECONDS >= deadline)); then
+				_lt_clog "containerd did not answer on $state/containerd.sock"
+				tail -n 30 "$state/containerd.log" >&2
+				return 1
+			fi
+			sleep 0.2
+		done
+	fi
+	export CONTAINERD_ADDRESS="$state/containerd.sock"
+	_lt_clog "containerd ready, CONTAINERD_ADDRESS=$CONTAINERD_ADDRESS"
+}
+
+# _lt_ctrd_cgroups PID: the cgroup directories of PID, one a line (v1: one
+# per controller hierarchy; v2 or hybrid: the unified one).
+_lt_ctrd_cgroups() {
+	local line ctrl path
+	while IFS= read -r line; do
+		line="${line#*:}"
+		ctrl="${line%%:*}"
+		path="${line#*:}"
+		[[ "$path" != / ]] || continue
+		if [[ -z "$ctrl" ]]; then
+			[[ -d /sys/fs/cgroup/unified ]] && echo "/sys/fs/cgroup/unified$path" || echo "/sys/fs/cgroup$path"
+		else
+			echo "/sys/fs/cgroup/${ctrl#name=}$path"
+		fi
+	done 2>/dev/null <"/proc/$1/cgroup"
+}
+
+# _lt_ctrd_thaw DIR...: thaw the freezer cgroups among DIRs (a paused
+# container's processes take a SIGKILL only once thawed).
+_lt_ctrd_thaw() {
+	local d
+	for d in "$@"; do
+		[[ -f "$d/freezer.state" ]] && echo THAWED >"$d/freezer.state" 2>/dev/null
+		[[ -f "$d/cgroup.freeze" ]] && echo 0 >"$d/cgroup.freeze" 2>/dev/null
+	done
+	return 0
+}
+
+lt_containerd_stop() {
+	local -
+	set +e -u
+	local state sock ns t p comm cmdline ppid deadline m
+	local -a cg=() cgdirs=()
+	local -A shims=()
+	state="$(_lt_ctrd_state)"
+	sock="$state/containerd.sock"
+	if [[ "${_LT_CTRD_STARTED[$state]:-}" != 1 && "${1:-}" != force ]]; then
+		return 0
+	fi
+	# The orderly way first, while containerd answers: resume paused tasks
+	# (a frozen process does not die of SIGKILL), kill and delete every task,
+	# which unmounts its rootfs and removes its cgroup.
+	if _lt_ctrd_ping; then
+		for ns in $(ctr -a "$sock" namespaces ls -q 2>/dev/null); do
+			for t in $(ctr -a "$sock" -n "$ns" tasks ls -q 2>/dev/null); do
+				ctr -a "$sock" -n "$ns" tasks resume "$t" >/dev/null 2>&1
+				timeout 30 ctr -a "$sock" -n "$ns" tasks delete --force "$t" >/dev/null 2>&1 ||
+					_lt_clog "could not delete task $ns/$t"
+			done
+		done
+	fi
+	for p in $(_lt_ctrd_pids); do
+		_lt_clog "stopping containerd (pid $p)"
+		kill -TERM "$p" 2>/dev/null
+	done
+	deadline=$((SECONDS + 15))
+	while [[ -n "$(_lt_ctrd_pids)" ]] && ((SECONDS < deadline)); do
+		sleep 0.2
+	done
+	for p in $(_lt_ctrd_pids); do
+		kill -KILL "$p" 2>/dev/null
+	done
+	# Shims outlive containerd by design; ours name our socket with
+	# -address. Their children are the containers' inits: kill those first.
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
+		[[ "$comm" == containerd-shim* ]] || continue
+		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
+		[[ "$cmdline" == *" -address $sock "* || "$cmdline" == *" -address $sock" ]] && shims[$p]=1
+	done
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		[[ -z "${shims[$p]:-}" ]] || continue
+		ppid="$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$p/stat" 2>/dev/null)" || continue
+		if [[ -n "${shims[$ppid]:-}" ]]; then
+			_lt_clog "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
+			mapfile -t cg < <(_lt_ctrd_cgroups "$p")
+			cgdirs+=("${cg[@]}")
+			kill -KILL "$p" 2>/dev/null
+			_lt_ctrd_thaw "${cg[@]}"
+		fi
+	done
+	for p in "${!shims[@]}"; do
+		_lt_clog "stopping containerd-shim (pid $p)"
+		kill -TERM "$p" 2>/dev/null
+	done
+	deadline=$((SECONDS + 10))
+	for p in "${!shims[@]}"; do
+		while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do
+			sleep 0.2
+		done
+		kill -KILL "$p" 2>/dev/null
+	done
+	# The killed containers' cgroups, now empty (deleting the task would
+	# have removed them).
+	for m in "${cgdirs[@]}"; do
+		rmdir -- "$m" 2>/dev/null
+	done
+	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
+		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
+		m="$(printf '%b' "$m")"
+		umount -l -- "$m" 2>/dev/null || _lt_clog "could not unmount $m"
+	done
+	unset '_LT_CTRD_STARTED[$state]'
+	return 0
+}
+
+# lt_containerd_base_image: copy the test images from the private dockerd
+# (DOCKER_HOST) into containerd's namespace, unpacked into overlayfs
+# snapshots, so that both stores have the same rootfs diffIDs. `docker
+# save` of layer-tool-base:latest is imported as
+# docker.io/library/layer-tool-base:latest.
+lt_containerd_base_image() {
+	local -
+	set -u -o pipefail
+	local img
+	for img in layer-tool-base:latest layer-tool-other:latest; do
+		if lt_ctr images check "name==docker.io/library/$img" 2>/dev/null |
+			awk 'NR > 1 && $NF == "true" { ok = 1 } END { exit !ok }'; then
+			continue
+		fi
+		docker save "$img" | lt_ctr images import --snapshotter overlayfs - >/dev/null || {
+			_lt_clog "ctr images import of $img failed"
+			return 1
+		}
+		_lt_clog "imported $img into containerd ($LT_CTRD_NS)"
+	done
+}
