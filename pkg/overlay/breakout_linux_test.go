@@ -557,10 +557,28 @@ func boPath(n int) (dirs []*tar.Header, name string) {
 	return dirs, b.String()
 }
 
+// boClass is a class of breakout cases.
+type boClass struct {
+	name  string
+	cases []boCase
+}
+
 func TestBreakouts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: Apply makes devices and sets owners")
 	}
+	for _, class := range breakoutClasses(t) {
+		t.Run(class.name, func(t *testing.T) {
+			t.Logf("%d cases", len(class.cases))
+			for _, c := range class.cases {
+				t.Run(c.name, c.run)
+			}
+		})
+	}
+}
+
+// breakoutClasses builds the table; FuzzApply seeds its corpus with it.
+func breakoutClasses(t testing.TB) []boClass {
 	tr := func(hdrs ...*tar.Header) []byte { return tarOf(t, hdrs...) }
 	long := strings.Repeat("n", 256)
 	dirs4097, path4097 := boPath(4097)
@@ -827,18 +845,8 @@ func TestBreakouts(t *testing.T) {
 		}},
 	}
 
-	for _, class := range []struct {
-		name  string
-		cases []boCase
-	}{
+	return []boClass{
 		{"names", names}, {"links", links}, {"types", types}, {"bounds", bounds}, {"control", control},
-	} {
-		t.Run(class.name, func(t *testing.T) {
-			t.Logf("%d cases", len(class.cases))
-			for _, c := range class.cases {
-				t.Run(c.name, c.run)
-			}
-		})
 	}
 }
 

@@ -47,6 +47,14 @@ func FuzzApply(f *testing.F) {
 	f.Add(tarOf(f, reg("../victim", 1)))
 	f.Add(tarOf(f, dir("d/"), reg("d/.wh..wh..opq", 0), reg("d/.wh.x", 0), &tar.Header{Name: "d/c", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}))
 	f.Add(tarOf(f, &tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../.."}, dir("l/")))
+	// And every case of the breakout table.
+	for _, class := range breakoutClasses(f) {
+		for _, c := range class.cases {
+			if len(c.tar) <= 1<<20 {
+				f.Add(c.tar)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parent := t.TempDir()
 		victim := filepath.Join(parent, "victim")
