@@ -65,9 +65,11 @@ func compressor(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
 		if level < 1 || level > 22 {
 			return nil, fmt.Errorf("zstd level %d: want 1 to 22", level)
 		}
-		// Lower memory keeps export's peak RSS under 64 MiB; the
-		// encoder still uses both cores.
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithLowerEncoderMem(true))
+		// A 4 MiB window keeps export's peak RSS near 50 MiB (the default
+		// 8 MiB reached 66 MiB on many small files, over the 64 MiB
+		// target) at full speed; WithLowerEncoderMem did too, but at a
+		// third of the speed. The encoder still uses both cores.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithWindowSize(4<<20))
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
