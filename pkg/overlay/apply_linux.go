@@ -357,17 +357,6 @@ func pwriteAll(fd int, p []byte, off int64) error {
 	return nil
 }
 
-// OpenBeneath opens the regular file name below dir for reading, refusing
-// any path that would leave dir or pass through a symlink.
-func OpenBeneath(dir, name string) (*os.File, error) {
-	root, err := OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	return root.Open(name)
-}
-
 // Root is a directory kept open to open files beneath it, one after
 // another, without resolving its path each time.
 type Root struct {

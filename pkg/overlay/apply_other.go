@@ -14,11 +14,6 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Stats, e
 	return Stats{}, errors.New("apply layer: only Linux has overlay2")
 }
 
-// OpenBeneath is only implemented on Linux.
-func OpenBeneath(dir, name string) (*os.File, error) {
-	return nil, errors.New("open beneath: only on Linux")
-}
-
 // Root is only implemented on Linux.
 type Root struct{}
 

@@ -8,9 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// zeros is what a hole reads as.
-var zeros = make([]byte, copyBuffer)
-
 // copyFile writes exactly the size in e's header of the file at e.path to
 // w, and fails if the file has more or fewer bytes: a file that changes
 // size mid-export is a changed layer. buf holds copyBuffer+1 bytes: the
@@ -78,17 +75,6 @@ func copyFile(w io.Writer, e *entry, buf []byte) (err error) {
 		if n, _ := unix.Pread(fd, buf[:1], size); n != 0 {
 			return fmt.Errorf("read %s: grew past %d bytes: %w", e.path, size, ErrChanged)
 		}
-	}
-	return nil
-}
-
-func writeZeros(w io.Writer, n int64) error {
-	for n > 0 {
-		k := min(n, int64(len(zeros)))
-		if _, err := w.Write(zeros[:k]); err != nil {
-			return err
-		}
-		n -= k
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 		s.data = true
 		defer func() { s.data = false }()
 		if w == nil {
-			return skipData(tw, e.hdr.Size, buf)
+			return writeZeros(tw, e.hdr.Size)
 		}
 		return copyFile(tw, e, buf)
 	})
@@ -133,15 +133,16 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 // copyBuffer is the size of the reads of file contents.
 const copyBuffer = 1 << 20
 
-// skipData advances tw by n bytes without producing them: the sink counts
-// the bytes in data mode and never looks at them.
-func skipData(tw *tar.Writer, n int64, buf []byte) error {
+// zeros is what a hole reads as, and what a measuring pass writes for file
+// contents it does not read.
+var zeros = make([]byte, copyBuffer)
+
+// writeZeros writes n zero bytes to w. In a measuring pass the sink counts
+// them in data mode and never looks at them.
+func writeZeros(w io.Writer, n int64) error {
 	for n > 0 {
-		k := int64(len(buf))
-		if n < k {
-			k = n
-		}
-		if _, err := tw.Write(buf[:k]); err != nil {
+		k := min(n, int64(len(zeros)))
+		if _, err := w.Write(zeros[:k]); err != nil {
 			return err
 		}
 		n -= k
