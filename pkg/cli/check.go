@@ -24,10 +24,14 @@ storage, os, arch). Exits 1 when the envelope is invalid.
 Flags:
   --format json|text  report format (layer-check: json, layer-tool check: text)
   --skip-image        do not look for the source image on this host
-  --skip-storage      do not require overlay2 here
+  --skip-storage      do not require an overlay store here
   --skip-os           do not compare the operating system
   --skip-arch         do not compare the architecture
   --offline           skip all four host checks (no daemon needed)
+  --containerd-address SOCK
+                      ask containerd at SOCK instead of the Docker API
+  --namespace NS      containerd namespace (default $CONTAINERD_NAMESPACE,
+                      else "default")
   --expect sha256:HEX the input as stored must have this sha256 (as
                       layer-export printed it); adds an "expect" check
 
@@ -70,10 +74,14 @@ func checkCommand(name string, fileArg bool) *command {
 		}
 		fs.StringVar(&format, "format", format, "report format")
 		hc := addHostFlags(fs)
+		eopts := addEngineFlags(fs)
 		offline := fs.Bool("offline", false, "skip the host checks")
 		expect := fs.String("expect", "", "sha256 the input must have")
 		pos, err := parse(fs, checkUsage, args, s)
 		if err != nil {
+			return err
+		}
+		if err := checkEngineFlags(eopts); err != nil {
 			return err
 		}
 		if format != "json" && format != "text" {
@@ -122,7 +130,7 @@ func checkCommand(name string, fileArg bool) *command {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		checkHost(ctx, rep, hc)
+		checkHost(ctx, rep, hc, *eopts)
 		if err := printReport(s.Stdout, rep, format); err != nil {
 			return err
 		}
@@ -136,7 +144,7 @@ func checkCommand(name string, fileArg bool) *command {
 
 // checkHost adds the checks of whether this host's daemon could take the
 // envelope.
-func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks) {
+func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks, eopts engine.Options) {
 	names := []string{checkImage, checkStorage, checkOS, checkArch}
 	var todo []string
 	for _, n := range names {
@@ -156,7 +164,7 @@ func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks) {
 		}
 		return
 	}
-	eng, err := engine.Open(ctx)
+	eng, err := engine.Open(ctx, eopts)
 	if err != nil {
 		for _, n := range todo {
 			rep.Add(n, envelope.Fail, "%v (use --offline to skip the host checks)", err)
@@ -180,9 +188,9 @@ func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks) {
 			// daemon both keep overlayfs upper dirs.
 			switch {
 			case !engine.Overlay(meta.Container.StorageDriver):
-				rep.Add(n, envelope.Fail, "the layer comes from storage driver %q, not overlay2 or overlay (--skip-storage)", meta.Container.StorageDriver)
+				rep.Add(n, envelope.Fail, "the layer comes from storage driver %q, not overlay2, overlay or overlayfs (--skip-storage)", meta.Container.StorageDriver)
 			case !engine.Overlay(host.Driver):
-				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2 or overlay (--skip-storage)", host.Driver)
+				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2, overlay or overlayfs (--skip-storage)", host.Driver)
 			default:
 				rep.Add(n, envelope.Pass, "%s here, %s at the source: the same on-disk format", host.Driver, meta.Container.StorageDriver)
 			}
@@ -204,7 +212,7 @@ func compareHost(rep *envelope.Report, name, theirs, ours string) {
 
 // checkImageHere looks for the source image by id, then by reference, and
 // compares its rootfs diffIDs with the envelope's.
-func checkImageHere(ctx context.Context, rep *envelope.Report, eng *engine.Engine, meta *envelope.Meta) {
+func checkImageHere(ctx context.Context, rep *envelope.Report, eng engine.Engine, meta *envelope.Meta) {
 	var layers []string
 	var err error
 	for _, ref := range []string{meta.Container.ImageID, meta.Container.Image} {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/layer-tool/layer-tool/pkg/engine"
 	"github.com/peterbourgon/ff/v3"
 )
 
@@ -220,4 +221,21 @@ func Run(name string) int {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	return Main(ctx, name, os.Args[1:], Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+}
+
+// addEngineFlags adds the flags that choose the engine: a Docker-compatible
+// API by default (DOCKER_HOST), containerd with --containerd-address.
+func addEngineFlags(fs *flag.FlagSet) *engine.Options {
+	o := &engine.Options{}
+	fs.StringVar(&o.ContainerdAddress, "containerd-address", "", "use containerd at this socket")
+	fs.StringVar(&o.Namespace, "namespace", "", "containerd namespace")
+	return o
+}
+
+// checkEngineFlags refuses a namespace without containerd.
+func checkEngineFlags(o *engine.Options) error {
+	if o.ContainerdAddress == "" && o.Namespace != "" {
+		return usagef("--namespace is for containerd: give --containerd-address too")
+	}
+	return nil
 }

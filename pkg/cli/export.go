@@ -35,6 +35,15 @@ Flags:
   --digest-file FILE       write the sha256 of the output (sha256:HEX) to FILE
                            instead of printing it on stderr; give it to
                            layer-check or layer-import --expect
+  --containerd-address SOCK
+                           use containerd at SOCK instead of the Docker API;
+                           CONTAINER is an id, a nerdctl name or a unique id
+                           prefix
+  --namespace NS           containerd namespace (default $CONTAINERD_NAMESPACE,
+                           else "default")
+
+Docker's containerd image store (Docker 29) needs no flags: the layer is
+found through the containerd that the daemon names.
 
 Environment: DOCKER_HOST picks the daemon; SOURCE_DATE_EPOCH fixes the
 envelope's "created" time; LAYER_TOOL_COMPRESS, LAYER_TOOL_LEVEL set flags.
@@ -44,6 +53,8 @@ Examples:
   layer-export --compress zstd web | ssh backup 'cat > web.layer.zst'
   layer-tool export web web.layer.gz --compress
   layer-export --pause db | aws s3 cp - s3://bucket/db.layer
+  layer-export --containerd-address /run/containerd/containerd.sock \
+      --namespace k8s.io db > db.layer
 `
 
 // compressFlag is --compress: bare means gzip.
@@ -83,8 +94,12 @@ func exportCommand(name string, fileArg bool) *command {
 		level := fs.Int("level", 0, "compression level")
 		digestFile := fs.String("digest-file", "", "write the output's sha256 here")
 		pause := fs.Bool("pause", false, "freeze a running container while its layer is read")
+		eopts := addEngineFlags(fs)
 		pos, err := parse(fs, exportUsage, args, s)
 		if err != nil {
+			return err
+		}
+		if err := checkEngineFlags(eopts); err != nil {
 			return err
 		}
 		want := 1
@@ -100,7 +115,7 @@ func exportCommand(name string, fileArg bool) *command {
 			}
 			*out = pos[1]
 		}
-		return export(ctx, exportJob{prog: name, ref: pos[0], out: *out, digestFile: *digestFile, pause: *pause,
+		return export(ctx, exportJob{prog: name, ref: pos[0], engine: *eopts, out: *out, digestFile: *digestFile, pause: *pause,
 			opts: envelope.WriteOptions{Compression: comp.c, Level: *level}}, s)
 	}
 	return cmd
@@ -110,6 +125,7 @@ func exportCommand(name string, fileArg bool) *command {
 type exportJob struct {
 	prog       string // the command's name, for messages
 	ref        string
+	engine     engine.Options
 	out        string // file, or "" for stdout
 	digestFile string
 	pause      bool
@@ -126,7 +142,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	if err != nil {
 		return err
 	}
-	eng, c, err := openContainer(ctx, ref)
+	eng, c, err := openContainer(ctx, job.engine, ref)
 	if err != nil {
 		return err
 	}
@@ -190,7 +206,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 		return err
 	}
 	lopts := overlay.Options{
-		UserXattr: host.UserXattr,
+		UserXattr: host.UserXattr || c.UserXattr,
 		Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", job.prog, msg) },
 	}
 	plan, err := overlay.Measure(ctx, upper, lopts)
@@ -205,7 +221,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 			Container: envelope.Container{
 				ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID,
 				ImageLayers: imageLayers, Created: c.Created, StorageDriver: c.Driver,
-				PausedAt: pausedAt,
+				Store: c.Store, Namespace: c.Namespace, PausedAt: pausedAt,
 			},
 			Host: envelope.Host{
 				Engine: host.Engine, OS: host.OS, Arch: host.Arch, Kernel: host.Kernel,
@@ -332,9 +348,9 @@ func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
 	return nil
 }
 
-// openContainer connects to the daemon and finds container ref.
-func openContainer(ctx context.Context, ref string) (*engine.Engine, *engine.Container, error) {
-	eng, err := engine.Open(ctx)
+// openContainer connects to the engine and finds container ref.
+func openContainer(ctx context.Context, opts engine.Options, ref string) (engine.Engine, *engine.Container, error) {
+	eng, err := engine.Open(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}

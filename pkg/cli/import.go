@@ -22,7 +22,8 @@ const importUsage = `usage: layer-import [flags] CONTAINER < FILE
 
 Replace a stopped container's read-write layer with the one in an envelope
 (stdin, -i FILE, or FILE; compression detected from its first bytes). The
-target must exist, be stopped, use overlay2, and come from an image with
+target must exist, be stopped, be an overlay upper dir (Docker's overlay2,
+Podman's overlay, a containerd overlayfs snapshot), and come from an image with
 the same rootfs layers as the source's. Nothing is changed unless the whole
 envelope verified; the old layer is kept as a backup beside it.
 
@@ -32,8 +33,13 @@ Flags:
   --rollback       swap the newest backup back in (no envelope read)
   --list-backups   list the kept backups (no envelope read)
   --skip-image     accept an image with other rootfs layers
-  --skip-storage   accept an envelope whose source was not overlay2 (Docker)
-                   or overlay (Podman)
+  --skip-storage   accept an envelope whose source was not overlay2 (Docker),
+                   overlay (Podman) or overlayfs (containerd)
+  --containerd-address SOCK
+                   use containerd at SOCK instead of the Docker API; CONTAINER
+                   is an id, a nerdctl name or a unique id prefix
+  --namespace NS   containerd namespace (default $CONTAINERD_NAMESPACE, else
+                   "default")
   --skip-os        accept an envelope from another OS
   --skip-arch      accept an envelope from another architecture
   --expect sha256:HEX
@@ -46,6 +52,7 @@ Examples:
   layer-import web < web.layer.zst
   layer-import --rollback web
   layer-tool import web.layer.gz target-container --no-backup
+  layer-import --containerd-address /run/containerd/containerd.sock web < web.layer
 `
 
 // importFlags are the flags of the import command.
@@ -57,6 +64,7 @@ type importFlags struct {
 	quiet       bool
 	expect      string
 	host        hostChecks
+	engine      *engine.Options
 }
 
 func importCommand(name string) *command {
@@ -72,8 +80,12 @@ func importCommand(name string) *command {
 		fs.BoolVar(&f.quiet, "q", false, "no progress")
 		fs.StringVar(&f.expect, "expect", "", "sha256 the input must have")
 		f.host = addHostFlags(fs)
+		f.engine = addEngineFlags(fs)
 		pos, err := parse(fs, importUsage, args, s)
 		if err != nil {
+			return err
+		}
+		if err := checkEngineFlags(f.engine); err != nil {
 			return err
 		}
 		ref := ""
@@ -112,7 +124,7 @@ func importCommand(name string) *command {
 
 // importLayer replaces the layer of container ref.
 func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams) (err error) {
-	eng, c, err := openContainer(ctx, ref)
+	eng, c, err := openContainer(ctx, *f.engine, ref)
 	if err != nil {
 		return err
 	}
@@ -164,7 +176,7 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
 	}
-	opts := overlay.Options{UserXattr: host.UserXattr}
+	opts := overlay.Options{UserXattr: host.UserXattr || c.UserXattr}
 	var meter *progress
 	if !f.quiet && isTerminal(s.Stderr) {
 		meter = newProgress(s.Stderr)
@@ -231,7 +243,7 @@ func replaceLayer(ctx context.Context, t *overlay.Target, in io.Reader, gate fun
 }
 
 // gateImport refuses an envelope that does not fit the target container.
-func gateImport(ctx context.Context, eng *engine.Engine, c *engine.Container, host *engine.Host, hc hostChecks, m *envelope.Meta) error {
+func gateImport(ctx context.Context, eng engine.Engine, c *engine.Container, host *engine.Host, hc hostChecks, m *envelope.Meta) error {
 	skip := hc.skip
 	if !*skip[checkOS] && m.Host.OS != host.OS {
 		return fmt.Errorf("envelope is from %s, this host is %s (--skip-os)", m.Host.OS, host.OS)
@@ -240,7 +252,7 @@ func gateImport(ctx context.Context, eng *engine.Engine, c *engine.Container, ho
 		return fmt.Errorf("envelope is from %s, this host is %s (--skip-arch)", m.Host.Arch, host.Arch)
 	}
 	if !*skip[checkStorage] && !engine.Overlay(m.Container.StorageDriver) {
-		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2 or overlay (--skip-storage)", m.Container.StorageDriver)
+		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2, overlay or overlayfs (--skip-storage)", m.Container.StorageDriver)
 	}
 	if !*skip[checkImage] {
 		layers, err := eng.ImageLayers(ctx, c.ImageID)

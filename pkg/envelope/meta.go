@@ -30,13 +30,22 @@ type Meta struct {
 
 // Container describes the container the layer came from.
 type Container struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Image         string    `json:"image"`
-	ImageID       string    `json:"imageId"`
-	ImageLayers   []string  `json:"imageLayers"`
-	Created       time.Time `json:"created"`
-	StorageDriver string    `json:"storageDriver"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Image       string    `json:"image"`
+	ImageID     string    `json:"imageId"`
+	ImageLayers []string  `json:"imageLayers"`
+	Created     time.Time `json:"created"`
+	// StorageDriver is the engine's storage driver, or for a layer kept
+	// in a containerd snapshot the snapshotter.
+	StorageDriver string `json:"storageDriver"`
+	// Store is where the layer was kept: "graphdriver" (Docker's classic
+	// store, Podman) or "containerd" (a containerd snapshot: Docker 29's
+	// containerd image store, nerdctl, ctr). Empty in envelopes written
+	// before it was recorded.
+	Store string `json:"store,omitempty"`
+	// Namespace is the containerd namespace of a containerd snapshot.
+	Namespace string `json:"namespace,omitempty"`
 	// PausedAt, for a container exported with --pause, is when it was
 	// frozen. How long it stayed frozen is known only after layer.tar,
 	// which follows this member; layer-export prints it.
@@ -45,8 +54,8 @@ type Container struct {
 
 // Host describes the machine and daemon that wrote the envelope.
 type Host struct {
-	// Engine is "docker" or "podman", where the API said; dockerVersion is
-	// that engine's version.
+	// Engine is "docker", "podman" or "containerd", where the API said;
+	// dockerVersion is that engine's version.
 	Engine        string `json:"engine,omitempty"`
 	OS            string `json:"os"`
 	Arch          string `json:"arch"`
