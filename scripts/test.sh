@@ -11,6 +11,12 @@
 # A private rootful Podman (scripts/podman.sh; state in LT_PODMAN, default
 # /tmp/layer-tool-podman) serves its Docker-compatible API at PODMAN_HOST for
 # the cross-engine tests. LT_PODMAN_TESTS=0 leaves it out.
+#
+# A private containerd (scripts/containerd.sh; state in LT_CTRD, default
+# ${LT_STATE}-containerd) with the test images in namespaces default and
+# moby serves the containerd tests at CONTAINERD_ADDRESS; they also stand in
+# for Docker 29's containerd image store. LT_CONTAINERD_TESTS=0 leaves it
+# out.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,15 +25,20 @@ source "$ROOT/scripts/lib.sh"
 LT_PODMAN="${LT_PODMAN:-${LT_STATE}-podman}"
 # shellcheck source=scripts/podman.sh
 source "$ROOT/scripts/podman.sh"
+LT_CTRD="${LT_CTRD:-${LT_STATE}-containerd}"
+# shellcheck source=scripts/containerd.sh
+source "$ROOT/scripts/containerd.sh"
 
 echo "layer-tool: go test -count=1 ./... $* against a private dockerd in $LT_STATE (LAYER_TOOL_E2E=require)" >&2
 
 LT_VFS="${LT_VFS:-1}"
 LT_PODMAN_TESTS="${LT_PODMAN_TESTS:-1}"
+LT_CONTAINERD_TESTS="${LT_CONTAINERD_TESTS:-1}"
 LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 _lt_test_cleanup() {
+	lt_containerd_stop
 	lt_podman_stop
 	lt_daemon_stop
 	LT_STATE="$LT_VFS_STATE" lt_daemon_stop
@@ -51,6 +62,14 @@ if [[ "$LT_PODMAN_TESTS" != 0 ]]; then
 	lt_podman_install
 	lt_podman_start
 	lt_podman_base_image
+fi
+
+if [[ "$LT_CONTAINERD_TESTS" != 0 ]]; then
+	lt_containerd_install
+	lt_containerd_start
+	LT_CTRD_NS=default lt_containerd_base_image
+	LT_CTRD_NS=moby lt_containerd_base_image
+	export LT_CTRD
 fi
 
 # With "require", the Go end-to-end tests fail instead of skipping when they

@@ -31,6 +31,13 @@ package cli_test
 //	holdlock DIR                    take flock(LOCK_EX) on DIR, as an import
 //	                                does, until unlock DIR or the script's end
 //	unlock DIR                      release holdlock's lock
+//	ctr NS ARGS...                  ctr on CONTAINERD_ADDRESS in namespace NS;
+//	                                "ctr NS run ..." uses the overlayfs
+//	                                snapshotter and LT_CTRD's runc root and
+//	                                FIFO dir, "ctr NS start ID" runs a
+//	                                stopped container's process again
+//	fakedocker29 ...                Docker 29's API from recorded documents
+//	                                (docker29_test.go)
 //	matchvar VAR FILE REGEXP        set VAR to REGEXP's first submatch (or
 //	                                whole match) in FILE (or stdout, stderr)
 //
@@ -42,7 +49,10 @@ package cli_test
 //
 // Conditions: [vfs] is true when DOCKER_HOST_VFS names a second daemon that
 // uses the vfs storage driver; [podman] when PODMAN_HOST names a rootful
-// Podman's Docker-compatible API; [root] when the tests run as root.
+// Podman's Docker-compatible API; [root] when the tests run as root;
+// [containerd] when CONTAINERD_ADDRESS is the socket of a private
+// containerd whose state dir is LT_CTRD (scripts/containerd.sh), with the
+// test images in namespaces default and moby.
 //
 // Every script gets $C, a prefix unique to the script (like "lt1a2b3c4d-"),
 // for the names of its containers and images; they are removed when the
@@ -65,6 +75,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,6 +127,8 @@ func TestScript(t *testing.T) {
 			"holdlock":     cmdHoldlock,
 			"unlock":       cmdUnlock,
 			"matchvar":     cmdMatchvar,
+			"ctr":          cmdCtr,
+			"fakedocker29": cmdFakedocker29,
 		},
 	})
 }
@@ -157,6 +170,19 @@ func daemonProblem() string {
 				return fmt.Sprintf("%s=%s does not answer: %v", k, h, err)
 			}
 			hosts = append(hosts, h)
+		}
+	}
+	if addr := os.Getenv("CONTAINERD_ADDRESS"); addr != "" {
+		for _, ns := range ctrNamespaces {
+			for _, img := range requiredImages {
+				out, err := exec.Command("ctr", "-a", addr, "-n", ns, "images", "ls", "-q").CombinedOutput()
+				if err != nil {
+					return fmt.Sprintf("CONTAINERD_ADDRESS=%s does not answer: %v: %s", addr, err, out)
+				}
+				if !slices.Contains(strings.Fields(string(out)), "docker.io/library/"+img) {
+					return fmt.Sprintf("image %s is missing in containerd namespace %s", img, ns)
+				}
+			}
 		}
 	}
 	for _, h := range hosts {
@@ -235,7 +261,7 @@ func docker(ctx context.Context, host string, args ...string) (string, error) {
 // (testscript starts from an almost empty one).
 var passEnv = []string{
 	"DOCKER_HOST", "DOCKER_HOST_VFS", "PODMAN_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
-	"DOCKER_API_VERSION", "HOME",
+	"DOCKER_API_VERSION", "HOME", "CONTAINERD_ADDRESS", "LT_CTRD",
 }
 
 func setupScript(env *testscript.Env) error {
@@ -265,6 +291,13 @@ func setupScript(env *testscript.Env) error {
 		for _, host := range hosts {
 			if err := removeByPrefix(host, prefix); err != nil {
 				t.Log(err)
+			}
+		}
+		if addr := os.Getenv("CONTAINERD_ADDRESS"); addr != "" {
+			for _, ns := range ctrNamespaces {
+				if err := ctrRemoveByPrefix(addr, ns, prefix); err != nil {
+					t.Log(err)
+				}
 			}
 		}
 	})
@@ -317,6 +350,8 @@ func condition(cond string) (bool, error) {
 		return os.Getenv("PODMAN_HOST") != "", nil
 	case "root":
 		return os.Geteuid() == 0, nil
+	case "containerd":
+		return os.Getenv("CONTAINERD_ADDRESS") != "" && os.Getenv("LT_CTRD") != "", nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
@@ -784,4 +819,66 @@ func cmdMatchvar(ts *testscript.TestScript, neg bool, args []string) {
 		v = m[1]
 	}
 	ts.Setenv(args[0], v)
+}
+
+// ctrNamespaces are the containerd namespaces the scripts use: the
+// default one, and Docker's.
+var ctrNamespaces = []string{"default", "moby"}
+
+func cmdCtr(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: ctr NS ARGS...")
+	}
+	state := ts.Getenv("LT_CTRD")
+	ctrArgs := []string{"-a", ts.Getenv("CONTAINERD_ADDRESS"), "-n", args[0]}
+	switch args[1] {
+	case "run":
+		ctrArgs = append(ctrArgs, "run", "--snapshotter", "overlayfs",
+			"--runc-root", filepath.Join(state, "runc"), "--fifo-dir", filepath.Join(state, "fifo"))
+		ctrArgs = append(ctrArgs, args[2:]...)
+	case "start":
+		ctrArgs = append(ctrArgs, "tasks", "start", "--fifo-dir", filepath.Join(state, "fifo"))
+		ctrArgs = append(ctrArgs, args[2:]...)
+	default:
+		ctrArgs = append(ctrArgs, args[1:]...)
+	}
+	err := ts.Exec("ctr", ctrArgs...)
+	if err != nil && !neg {
+		ts.Fatalf("ctr %s: %v", strings.Join(args, " "), err)
+	}
+	if err == nil && neg {
+		ts.Fatalf("ctr %s: unexpected success", strings.Join(args, " "))
+	}
+}
+
+// ctrRemoveByPrefix kills and removes the containers (with their tasks and
+// snapshots) whose ids start with prefix in containerd namespace ns.
+func ctrRemoveByPrefix(addr, ns, prefix string) error {
+	ctr := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", addr, "-n", ns}, args...)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("ctr -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	out, err := ctr("containers", "ls", "-q")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range strings.Fields(out) {
+		if !strings.HasPrefix(id, prefix) {
+			continue
+		}
+		// A paused task takes SIGKILL only once resumed; errors here mean
+		// there was no such task.
+		ctr("tasks", "resume", id)
+		ctr("tasks", "delete", "--force", id)
+		if _, err := ctr("containers", "delete", id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
