@@ -136,6 +136,11 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	if mounted, err := overlay.Mounted(upper); err != nil {
 		return err
 	} else if mounted {
+		if c.Store == engine.StoreContainerd {
+			// A task that has exited keeps the rootfs mounted until
+			// it is deleted.
+			return fmt.Errorf("container %s: %w (a stopped task still holds it: ctr -n %s tasks rm %s)", c.Name, overlay.ErrMounted, c.Namespace, c.ID)
+		}
 		return fmt.Errorf("container %s: %w", c.Name, overlay.ErrMounted)
 	}
 	host, err := eng.Host(ctx)

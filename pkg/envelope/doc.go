@@ -10,14 +10,26 @@
 //
 //  1. envelope.json: {"format": "layer-tool.envelope/v1", "created",
 //     "producer", "container": {id, name, image, imageId, imageLayers,
-//     created, storageDriver}, "host": {os, arch, kernel, dockerVersion,
-//     apiVersion, storageDriver}, "layer": {size, entries}}. "created" is
-//     RFC 3339 and honours SOURCE_DATE_EPOCH; "imageLayers" are the image's
-//     rootfs diffIDs; "layer.size" is the byte size of layer.tar and
-//     "layer.entries" its number of entries.
+//     created, storageDriver, store?, namespace?, pausedAt?}, "host":
+//     {engine?, os, arch, kernel, dockerVersion, apiVersion, storageDriver},
+//     "layer": {size, entries}}. "created" is RFC 3339 and honours
+//     SOURCE_DATE_EPOCH; "imageLayers" are the image's rootfs diffIDs;
+//     "layer.size" is the byte size of layer.tar and "layer.entries" its
+//     number of entries. Fields marked ? may be absent. "store" says where
+//     the layer was kept: "graphdriver" (the engine's storage driver:
+//     Docker's classic store, Podman) or "containerd" (a containerd
+//     snapshot: Docker 29's containerd image store, nerdctl, ctr), with the
+//     snapshotter as "storageDriver" and its containerd "namespace".
+//     "host.engine" is "docker", "podman" or "containerd", and
+//     "dockerVersion" that engine's version.
 //  2. container.json: the Engine API's container inspect document, as the
-//     daemon sent it.
-//  3. docker-info.json: the Engine API's /info document, less the proxy
+//     daemon sent it; for a container found through containerd's API alone,
+//     containerd's container record (id, namespace, labels, image, runtime,
+//     snapshotter, snapshotKey, createdAt, updatedAt, and the OCI runtime
+//     spec as containerd keeps it).
+//  3. docker-info.json: the Engine API's /info document (through containerd's
+//     API alone: containerd's version, revision, socket, namespace and
+//     loaded snapshotters), less the proxy
 //     settings (they can carry credentials) and less the counters that change
 //     from one call to the next (SystemTime, NFd, NGoroutines,
 //     NEventsListener, Containers*, Images), so that an envelope is
