@@ -1,0 +1,253 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	contentapi "github.com/containerd/containerd/api/services/content/v1"
+	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	versionapi "github.com/containerd/containerd/api/services/version/v1"
+	"github.com/containerd/containerd/api/types"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// fakeContainerd serves the parts of containerd's API that ctrdConn uses,
+// from tables, and records the namespace of each call. The end-to-end
+// tests (testdata/script/engine_*.txtar) run against a real containerd;
+// these cover the answers a test daemon does not give: other mount shapes,
+// multi-platform indexes, lying sizes.
+type fakeContainerd struct {
+	mounts     map[string][]*types.Mount // by snapshot key
+	images     map[string]*types.Descriptor
+	blobs      map[string][]byte // by digest
+	namespaces []string
+}
+
+func (f *fakeContainerd) ns(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.namespaces = append(f.namespaces, md.Get("containerd-namespace")...)
+}
+
+// One type per service: their unimplemented methods share names (List).
+type (
+	fakeSnapshots struct {
+		snapshotsapi.UnimplementedSnapshotsServer
+		*fakeContainerd
+	}
+	fakeImages struct {
+		imagesapi.UnimplementedImagesServer
+		*fakeContainerd
+	}
+	fakeContent struct {
+		contentapi.UnimplementedContentServer
+		*fakeContainerd
+	}
+	fakeVersion struct {
+		versionapi.UnimplementedVersionServer
+	}
+)
+
+func (fakeVersion) Version(context.Context, *emptypb.Empty) (*versionapi.VersionResponse, error) {
+	return &versionapi.VersionResponse{Version: "fake"}, nil
+}
+
+func (f fakeSnapshots) Mounts(ctx context.Context, r *snapshotsapi.MountsRequest) (*snapshotsapi.MountsResponse, error) {
+	f.ns(ctx)
+	m, ok := f.mounts[r.Key]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "snapshot %s does not exist", r.Key)
+	}
+	return &snapshotsapi.MountsResponse{Mounts: m}, nil
+}
+
+func (f fakeImages) Get(ctx context.Context, r *imagesapi.GetImageRequest) (*imagesapi.GetImageResponse, error) {
+	f.ns(ctx)
+	d, ok := f.images[r.Name]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "image %q: not found", r.Name)
+	}
+	return &imagesapi.GetImageResponse{Image: &imagesapi.Image{Name: r.Name, Target: d}}, nil
+}
+
+// Read sends a blob in 7-byte chunks, so that the client must put them
+// together.
+func (f fakeContent) Read(r *contentapi.ReadContentRequest, s contentapi.Content_ReadServer) error {
+	f.ns(s.Context())
+	b, ok := f.blobs[r.Digest]
+	if !ok {
+		return status.Errorf(codes.NotFound, "content %s: not found", r.Digest)
+	}
+	for off := 0; off < len(b); off += 7 {
+		end := min(off+7, len(b))
+		if err := s.Send(&contentapi.ReadContentResponse{Offset: int64(off), Data: b[off:end]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blob stores doc as a blob and returns its descriptor.
+func (f *fakeContainerd) blob(t *testing.T, mediaType string, doc any) *types.Descriptor {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	f.blobs[d] = b
+	return &types.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
+}
+
+func serveFake(t *testing.T, f *fakeContainerd) *ctrdConn {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	snapshotsapi.RegisterSnapshotsServer(srv, fakeSnapshots{fakeContainerd: f})
+	imagesapi.RegisterImagesServer(srv, fakeImages{fakeContainerd: f})
+	contentapi.RegisterContentServer(srv, fakeContent{fakeContainerd: f})
+	versionapi.RegisterVersionServer(srv, fakeVersion{})
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	c, err := dialContainerd(context.Background(), sock, "ns1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestUpperDir(t *testing.T) {
+	f := &fakeContainerd{mounts: map[string][]*types.Mount{
+		"overlay": {{Type: "overlay", Source: "overlay", Options: []string{
+			"index=off", "workdir=/s/2/work", "upperdir=/s/2/fs", "lowerdir=/s/1/fs"}}},
+		"rootless": {{Type: "overlay", Source: "overlay", Options: []string{
+			"userxattr", "workdir=/s/3/work", "upperdir=/s/3/fs", "lowerdir=/s/1/fs"}}},
+		"parentless": {{Type: "bind", Source: "/s/4/fs", Options: []string{"rw", "rbind"}}},
+		"view":       {{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/s/2/fs:/s/1/fs"}}},
+		"roview":     {{Type: "bind", Source: "/s/1/fs", Options: []string{"ro", "rbind"}}},
+		"two":        {{Type: "bind", Source: "/a"}, {Type: "bind", Source: "/b"}},
+		"tmpfs":      {{Type: "tmpfs", Source: "tmpfs"}},
+	}}
+	c := serveFake(t, f)
+	for _, tc := range []struct {
+		key       string
+		upper     string
+		userxattr bool
+		err       string
+	}{
+		{key: "overlay", upper: "/s/2/fs"},
+		{key: "rootless", upper: "/s/3/fs", userxattr: true},
+		{key: "parentless", upper: "/s/4/fs"},
+		{key: "view", err: "not writable (no upperdir"},
+		{key: "roview", err: "not writable (a read-only bind mount)"},
+		{key: "two", err: "want one mount, containerd gives 2"},
+		{key: "tmpfs", err: `mount type "tmpfs" is not overlay`},
+		{key: "gone", err: `snapshot "gone" (overlayfs, namespace ns1): not found`},
+	} {
+		upper, ux, err := c.upperDir(context.Background(), Snapshotter, tc.key)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one containing %q", tc.key, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || upper != tc.upper || ux != tc.userxattr {
+			t.Errorf("%s: got %q, %v, %v; want %q, %v", tc.key, upper, ux, err, tc.upper, tc.userxattr)
+		}
+	}
+	if _, _, err := c.upperDir(context.Background(), Snapshotter, "gone"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing snapshot: %v is not ErrNotFound", err)
+	}
+	for _, ns := range f.namespaces {
+		if ns != "ns1" {
+			t.Fatalf("a call carried namespace %q, want ns1", ns)
+		}
+	}
+	if len(f.namespaces) == 0 {
+		t.Fatal("no call carried a namespace")
+	}
+}
+
+func TestImageConfig(t *testing.T) {
+	f := &fakeContainerd{images: map[string]*types.Descriptor{}, blobs: map[string][]byte{}}
+	manifest := func(diffID string) *types.Descriptor {
+		cfg := f.blob(t, mediaOCIConfig, map[string]any{
+			"architecture": runtime.GOARCH, "os": runtime.GOOS,
+			"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:base", diffID}},
+		})
+		return f.blob(t, mediaOCIManifest, map[string]any{
+			"schemaVersion": 2, "mediaType": mediaOCIManifest,
+			"config": map[string]any{"mediaType": cfg.MediaType, "digest": cfg.Digest, "size": cfg.Size},
+		})
+	}
+	entry := func(d *types.Descriptor, os, arch string) map[string]any {
+		return map[string]any{"mediaType": d.MediaType, "digest": d.Digest, "size": d.Size,
+			"platform": map[string]string{"os": os, "architecture": arch}}
+	}
+	here := manifest("sha256:here")
+	other := manifest("sha256:other")
+	f.images["plain"] = here
+	f.images["multi"] = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{
+		entry(other, "windows", runtime.GOARCH),
+		entry(other, runtime.GOOS, "s390x-not-this-one"),
+		entry(here, runtime.GOOS, runtime.GOARCH),
+	}})
+	f.images["foreign"] = f.blob(t, mediaDockerList, map[string]any{"manifests": []any{
+		entry(other, "plan9", "mips"),
+	}})
+	// The blob has one byte more than this descriptor says.
+	f.images["lying"] = &types.Descriptor{MediaType: here.MediaType, Digest: here.Digest, Size: here.Size - 1}
+	f.images["huge"] = &types.Descriptor{MediaType: here.MediaType, Digest: here.Digest, Size: maxBlob + 1}
+	// Indexes nested deeper than any image needs.
+	deep := here
+	for range maxIndirections {
+		deep = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{entry(deep, runtime.GOOS, runtime.GOARCH)}})
+	}
+	f.images["deep"] = deep
+	c := serveFake(t, f)
+
+	ctx := context.Background()
+	for _, name := range []string{"plain", "multi"} {
+		id, layers, err := c.imageConfig(ctx, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.Equal(layers, []string{"sha256:base", "sha256:here"}) || !strings.HasPrefix(id, "sha256:") {
+			t.Errorf("%s: got %s %v, want this platform's config", name, id, layers)
+		}
+	}
+	for name, want := range map[string]string{
+		"foreign": "has no manifest for " + runtime.GOOS + "/" + runtime.GOARCH,
+		"lying":   "more than its",
+		"huge":    "is over",
+		"nosuch":  `image "nosuch" (namespace ns1): not found`,
+		"deep":    "more than 4 indirections",
+	} {
+		_, _, err := c.imageConfig(ctx, name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, want)
+		}
+	}
+	if _, _, err := c.imageConfig(ctx, "nosuch"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing image: %v is not ErrNotFound", err)
+	}
+}
