@@ -235,7 +235,7 @@ func addEngineFlags(fs *flag.FlagSet) *engine.Options {
 // checkEngineFlags refuses a namespace without containerd.
 func checkEngineFlags(o *engine.Options) error {
 	if o.ContainerdAddress == "" && o.Namespace != "" {
-		return usagef("--namespace is for containerd: give --containerd-address too")
+		return usagef("--namespace (or LAYER_TOOL_NAMESPACE) is for containerd: give --containerd-address (or LAYER_TOOL_CONTAINERD_ADDRESS) too")
 	}
 	return nil
 }

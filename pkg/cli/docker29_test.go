@@ -109,7 +109,11 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 			fmt.Fprintf(w, `{"message":"fakedocker29: %s %s is not recorded"}`, r.Method, r.URL.Path)
 		}
 	})
-	sock := ts.MkAbs("docker29-" + api + ".sock")
+	// A short dir of its own: $WORK can be too long for a socket's path.
+	dir, err := os.MkdirTemp("", "fd29-")
+	ts.Check(err)
+	ts.Defer(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "docker.sock")
 	ln, err := net.Listen("unix", sock)
 	ts.Check(err)
 	srv := &http.Server{Handler: h}

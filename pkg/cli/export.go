@@ -201,7 +201,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	if err != nil {
 		return err
 	}
-	imageLayers, err := eng.ImageLayers(ctx, c.ImageID)
+	imageID, imageLayers, err := eng.ContainerImage(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 			Created:  created,
 			Producer: "layer-tool/" + Version(),
 			Container: envelope.Container{
-				ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID,
+				ID: c.ID, Name: c.Name, Image: c.Image, ImageID: imageID,
 				ImageLayers: imageLayers, Created: c.Created, StorageDriver: c.Driver,
 				Store: c.Store, Namespace: c.Namespace, PausedAt: pausedAt,
 			},

@@ -260,9 +260,9 @@ func gateImport(ctx context.Context, eng engine.Engine, c *engine.Container, hos
 		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2, overlay or overlayfs (--skip-storage)", m.Container.StorageDriver)
 	}
 	if !*skip[checkImage] {
-		layers, err := eng.ImageLayers(ctx, c.ImageID)
+		_, layers, err := eng.ContainerImage(ctx, c)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (--skip-image)", err)
 		}
 		if !slices.Equal(layers, m.Container.ImageLayers) {
 			return fmt.Errorf("container %s's image %s has other rootfs layers than the envelope's source image %s (--skip-image)", c.Name, c.Image, m.Container.Image)

@@ -174,11 +174,13 @@ func daemonProblem() string {
 	}
 	if addr := os.Getenv("CONTAINERD_ADDRESS"); addr != "" {
 		for _, ns := range ctrNamespaces {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			out, err := exec.CommandContext(ctx, "ctr", "-a", addr, "-n", ns, "images", "ls", "-q").CombinedOutput()
+			cancel()
+			if err != nil {
+				return fmt.Sprintf("CONTAINERD_ADDRESS=%s does not answer: %v: %s", addr, err, out)
+			}
 			for _, img := range requiredImages {
-				out, err := exec.Command("ctr", "-a", addr, "-n", ns, "images", "ls", "-q").CombinedOutput()
-				if err != nil {
-					return fmt.Sprintf("CONTAINERD_ADDRESS=%s does not answer: %v: %s", addr, err, out)
-				}
 				if !slices.Contains(strings.Fields(string(out)), "docker.io/library/"+img) {
 					return fmt.Sprintf("image %s is missing in containerd namespace %s", img, ns)
 				}
@@ -878,6 +880,17 @@ func ctrRemoveByPrefix(addr, ns, prefix string) error {
 		ctr("tasks", "delete", "--force", id)
 		if _, err := ctr("containers", "delete", id); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// Images the script imported or tagged: docker.io/library/PREFIX...
+	if out, err = ctr("images", "ls", "-q"); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, name := range strings.Fields(out) {
+		if strings.Contains(name, "/"+prefix) {
+			if _, err := ctr("images", "rm", name); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -3,10 +3,13 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -21,7 +24,7 @@ import (
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types/task"
-	"golang.org/x/sys/unix"
+	"github.com/distribution/reference"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -45,6 +48,15 @@ const nerdctlName = "nerdctl/name"
 // content store.
 const maxBlob = 4 << 20
 
+// rpcError is an error of containerd's API: it reads as containerd's
+// message and unwraps to the gRPC status error (status.Code works on it).
+type rpcError struct{ err error }
+
+func (e rpcError) Error() string { return status.Convert(e.err).Message() }
+func (e rpcError) Unwrap() error { return e.err }
+
+func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
+
 // ctrdConn is a gRPC connection to containerd with a namespace: the
 // services of containerd's API module (github.com/containerd/containerd/api),
 // not containerd's full client.
@@ -52,14 +64,25 @@ type ctrdConn struct {
 	conn *grpc.ClientConn
 	addr string
 	ns   string
+	// roots are the snapshotters' root dirs, as containerd exports them;
+	// a snapshot's upper dir must be one of theirs.
+	roots map[string]string
 }
 
 // dialContainerd connects to the containerd socket addr and checks that
-// it answers.
+// it answers. The socket must belong to root or to us: whoever answers on
+// it says which directory an import replaces.
 func dialContainerd(ctx context.Context, addr, ns string) (*ctrdConn, error) {
 	path := strings.TrimPrefix(addr, "unix://")
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
+	}
+	uid, err := socketOwner(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w containerd at %s: %v", ErrUnreachable, path, err)
+	}
+	if uid != 0 && uid != os.Geteuid() {
+		return nil, fmt.Errorf("containerd socket %s belongs to uid %d, neither root nor us: refusing to take its word for where layers are", path, uid)
 	}
 	conn, err := grpc.NewClient("unix://"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -72,7 +95,7 @@ func dialContainerd(ctx context.Context, addr, ns string) (*ctrdConn, error) {
 	defer cancel()
 	if _, err := versionapi.NewVersionClient(conn).Version(pctx, &emptypb.Empty{}); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w containerd at %s: %v", ErrUnreachable, path, status.Convert(err).Message())
+		return nil, fmt.Errorf("%w containerd at %s: %w", ErrUnreachable, path, rpcError{err})
 	}
 	return c, nil
 }
@@ -84,7 +107,25 @@ func (c *ctrdConn) ctx(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "containerd-namespace", c.ns)
 }
 
-func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
+// snapshotters lists the snapshotter plugins that loaded, with their root
+// dirs.
+func (c *ctrdConn) snapshotters(ctx context.Context) (map[string]string, error) {
+	if c.roots != nil {
+		return c.roots, nil
+	}
+	res, err := introspectionapi.NewIntrospectionClient(c.conn).Plugins(ctx,
+		&introspectionapi.PluginsRequest{Filters: []string{"type==io.containerd.snapshotter.v1"}})
+	if err != nil {
+		return nil, fmt.Errorf("containerd plugins: %w", rpcError{err})
+	}
+	c.roots = map[string]string{}
+	for _, p := range res.Plugins {
+		if p.InitErr == nil {
+			c.roots[p.ID] = p.Exports["root"]
+		}
+	}
+	return c.roots, nil
+}
 
 // upperDir asks the snapshot service how snapshot key would be mounted
 // and returns the read-write directory: overlay's upperdir= option, or the
@@ -94,9 +135,9 @@ func (c *ctrdConn) upperDir(ctx context.Context, snapshotter, key string) (upper
 	res, err := snapshotsapi.NewSnapshotsClient(c.conn).Mounts(c.ctx(ctx), &snapshotsapi.MountsRequest{Snapshotter: snapshotter, Key: key})
 	if err != nil {
 		if isNotFound(err) {
-			return "", false, fmt.Errorf("snapshot %q (%s, namespace %s): %w", key, snapshotter, c.ns, ErrNotFound)
+			return "", false, fmt.Errorf("snapshot %q (%s, namespace %s): %w", key, snapshotter, c.ns, ErrNoSnapshot)
 		}
-		return "", false, fmt.Errorf("mounts of snapshot %q: %s", key, status.Convert(err).Message())
+		return "", false, fmt.Errorf("mounts of snapshot %q: %w", key, rpcError{err})
 	}
 	if len(res.Mounts) != 1 {
 		return "", false, fmt.Errorf("snapshot %q: want one mount, containerd gives %d", key, len(res.Mounts))
@@ -115,16 +156,83 @@ func (c *ctrdConn) upperDir(ctx context.Context, snapshotter, key string) (upper
 		if upper == "" {
 			return "", false, fmt.Errorf("snapshot %q is not writable (no upperdir in its overlay mount)", key)
 		}
-		return upper, userxattr, nil
 	case "bind":
 		for _, o := range m.Options {
 			if o == "ro" {
 				return "", false, fmt.Errorf("snapshot %q is not writable (a read-only bind mount)", key)
 			}
 		}
-		return m.Source, false, nil
+		upper = m.Source
+	default:
+		return "", false, fmt.Errorf("snapshot %q: mount type %q is not overlay", key, m.Type)
 	}
-	return "", false, fmt.Errorf("snapshot %q: mount type %q is not overlay", key, m.Type)
+	roots, err := c.snapshotters(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	if err := inSnapshotRoot(roots[snapshotter], upper); err != nil {
+		return "", false, fmt.Errorf("snapshot %q: %w", key, err)
+	}
+	return upper, userxattr, nil
+}
+
+// inSnapshotRoot checks that upper is ROOT/snapshots/N/fs, as containerd's
+// overlayfs snapshotter lays snapshots out, with no symlink below ROOT: an
+// import replaces upper, and nothing a socket says may point it elsewhere.
+func inSnapshotRoot(root, upper string) error {
+	if root == "" || !filepath.IsAbs(root) {
+		return fmt.Errorf("containerd does not say where the snapshotter keeps its snapshots")
+	}
+	rel, err := filepath.Rel(root, upper)
+	parts := strings.Split(rel, "/")
+	if err != nil || !filepath.IsAbs(upper) || filepath.Clean(upper) != upper || len(parts) != 3 ||
+		parts[0] != "snapshots" || parts[2] != "fs" || strings.Trim(parts[1], "0123456789") != "" || parts[1] == "" {
+		return fmt.Errorf("upper dir %s is not a snapshot under the snapshotter's root %s", upper, root)
+	}
+	dir := root
+	for _, p := range parts {
+		dir = filepath.Join(dir, p)
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return fmt.Errorf("upper dir %s: %w", upper, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("upper dir %s: %s is not a directory", upper, dir)
+		}
+	}
+	return nil
+}
+
+// layerChain returns the chain ID of the committed layers that snapshot
+// key sits on: its parent's name, past Docker's <id>-init layer.
+func (c *ctrdConn) layerChain(ctx context.Context, snapshotter, key string) (string, error) {
+	sc := snapshotsapi.NewSnapshotsClient(c.conn)
+	for range 2 {
+		res, err := sc.Stat(c.ctx(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: snapshotter, Key: key})
+		if err != nil {
+			return "", fmt.Errorf("snapshot %q: %w", key, rpcError{err})
+		}
+		key = res.Info.Parent
+		if !strings.HasSuffix(key, "-init") {
+			break
+		}
+	}
+	return key, nil
+}
+
+// chainID is the OCI chain ID of a list of diffIDs: the name containerd
+// gives the committed snapshot of those layers.
+func chainID(diffIDs []string) string {
+	var id string
+	for i, d := range diffIDs {
+		if i == 0 {
+			id = d
+			continue
+		}
+		sum := sha256.Sum256([]byte(id + " " + d))
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return id
 }
 
 // Media types of what an image's target can point at.
@@ -148,65 +256,80 @@ type descriptor struct {
 	} `json:"platform,omitempty"`
 }
 
-// imageConfig follows image name's target through an index (this host's
-// platform) and a manifest to the config, and returns the config's digest
-// (what Docker calls the image id) and rootfs diffIDs.
-func (c *ctrdConn) imageConfig(ctx context.Context, name string) (string, []string, error) {
+// imageConfig follows image name's target through an index and a manifest
+// to the config, and returns the config's digest (what Docker calls the
+// image id) and rootfs diffIDs. In an index it takes the first manifest
+// that accept approves of (nil: this host's platform).
+func (c *ctrdConn) imageConfig(ctx context.Context, name string, accept func([]string) bool) (string, []string, error) {
 	res, err := imagesapi.NewImagesClient(c.conn).Get(c.ctx(ctx), &imagesapi.GetImageRequest{Name: name})
 	if err != nil {
 		if isNotFound(err) {
 			return "", nil, fmt.Errorf("image %q (namespace %s): %w", name, c.ns, ErrNotFound)
 		}
-		return "", nil, fmt.Errorf("image %q: %s", name, status.Convert(err).Message())
+		return "", nil, fmt.Errorf("image %q: %w", name, rpcError{err})
 	}
 	t := res.Image.Target
-	d := descriptor{MediaType: t.MediaType, Digest: t.Digest, Size: t.Size}
-	for range maxIndirections {
-		blob, err := c.readBlob(ctx, d)
-		if err != nil {
-			return "", nil, fmt.Errorf("image %q: %w", name, err)
-		}
-		switch d.MediaType {
-		case mediaOCIIndex, mediaDockerList:
-			var idx struct{ Manifests []descriptor }
-			if err := json.Unmarshal(blob, &idx); err != nil {
-				return "", nil, fmt.Errorf("image %q: index %s: %v", name, d.Digest, err)
-			}
-			found := false
-			for _, m := range idx.Manifests {
-				if m.Platform != nil && m.Platform.OS == runtime.GOOS && m.Platform.Architecture == runtime.GOARCH {
-					d, found = m, true
-					break
-				}
-			}
-			if !found {
-				return "", nil, fmt.Errorf("image %q has no manifest for %s/%s", name, runtime.GOOS, runtime.GOARCH)
-			}
-		case mediaOCIManifest, mediaDockerManifest:
-			var m struct{ Config descriptor }
-			if err := json.Unmarshal(blob, &m); err != nil {
-				return "", nil, fmt.Errorf("image %q: manifest %s: %v", name, d.Digest, err)
-			}
-			d = m.Config
-		case mediaOCIConfig, mediaDockerConfig:
-			var cfg struct {
-				RootFS struct {
-					DiffIDs []string `json:"diff_ids"`
-				} `json:"rootfs"`
-			}
-			if err := json.Unmarshal(blob, &cfg); err != nil {
-				return "", nil, fmt.Errorf("image %q: config %s: %v", name, d.Digest, err)
-			}
-			return d.Digest, cfg.RootFS.DiffIDs, nil
-		default:
-			return "", nil, fmt.Errorf("image %q: unknown media type %q", name, d.MediaType)
-		}
-	}
-	return "", nil, fmt.Errorf("image %q: more than %d indirections to its config", name, maxIndirections)
+	return c.resolve(ctx, name, descriptor{MediaType: t.MediaType, Digest: t.Digest, Size: t.Size}, accept, maxIndirections)
 }
 
-// readBlob reads the content-store blob d names, up to maxBlob bytes.
+func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accept func([]string) bool, depth int) (string, []string, error) {
+	if depth == 0 {
+		return "", nil, fmt.Errorf("image %q: more than %d indirections to its config", name, maxIndirections)
+	}
+	blob, err := c.readBlob(ctx, d)
+	if err != nil {
+		return "", nil, fmt.Errorf("image %q: %w", name, err)
+	}
+	switch d.MediaType {
+	case mediaOCIIndex, mediaDockerList:
+		var idx struct{ Manifests []descriptor }
+		if err := json.Unmarshal(blob, &idx); err != nil {
+			return "", nil, fmt.Errorf("image %q: index %s: %v", name, d.Digest, err)
+		}
+		for _, m := range idx.Manifests {
+			if accept == nil {
+				if m.Platform != nil && m.Platform.OS == runtime.GOOS && m.Platform.Architecture == runtime.GOARCH {
+					return c.resolve(ctx, name, m, nil, depth-1)
+				}
+				continue
+			}
+			// Another platform's manifest, or an attestation, may be
+			// missing from the content store: skip what cannot be read.
+			if id, layers, err := c.resolve(ctx, name, m, accept, depth-1); err == nil && accept(layers) {
+				return id, layers, nil
+			}
+		}
+		if accept == nil {
+			return "", nil, fmt.Errorf("image %q has no manifest for %s/%s", name, runtime.GOOS, runtime.GOARCH)
+		}
+		return "", nil, fmt.Errorf("image %q has no manifest whose layers the container sits on", name)
+	case mediaOCIManifest, mediaDockerManifest:
+		var m struct{ Config descriptor }
+		if err := json.Unmarshal(blob, &m); err != nil {
+			return "", nil, fmt.Errorf("image %q: manifest %s: %v", name, d.Digest, err)
+		}
+		return c.resolve(ctx, name, m.Config, accept, depth-1)
+	case mediaOCIConfig, mediaDockerConfig:
+		var cfg struct {
+			RootFS struct {
+				DiffIDs []string `json:"diff_ids"`
+			} `json:"rootfs"`
+		}
+		if err := json.Unmarshal(blob, &cfg); err != nil {
+			return "", nil, fmt.Errorf("image %q: config %s: %v", name, d.Digest, err)
+		}
+		return d.Digest, cfg.RootFS.DiffIDs, nil
+	}
+	return "", nil, fmt.Errorf("image %q: unknown media type %q", name, d.MediaType)
+}
+
+// readBlob reads the content-store blob d names, up to maxBlob bytes, and
+// checks its sha256.
 func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
+	want, ok := strings.CutPrefix(d.Digest, "sha256:")
+	if !ok {
+		return nil, fmt.Errorf("blob %s: not a sha256 digest", d.Digest)
+	}
 	if d.Size < 0 || d.Size > maxBlob {
 		return nil, fmt.Errorf("blob %s: size %d is over %d", d.Digest, d.Size, maxBlob)
 	}
@@ -214,7 +337,7 @@ func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
 	defer cancel()
 	stream, err := contentapi.NewContentClient(c.conn).Read(ctx, &contentapi.ReadContentRequest{Digest: d.Digest})
 	if err != nil {
-		return nil, fmt.Errorf("read blob %s: %s", d.Digest, status.Convert(err).Message())
+		return nil, fmt.Errorf("read blob %s: %w", d.Digest, rpcError{err})
 	}
 	var buf bytes.Buffer
 	for {
@@ -223,7 +346,7 @@ func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read blob %s: %s", d.Digest, status.Convert(err).Message())
+			return nil, fmt.Errorf("read blob %s: %w", d.Digest, rpcError{err})
 		}
 		if int64(buf.Len()+len(res.Data)) > d.Size {
 			return nil, fmt.Errorf("blob %s: more than its %d bytes", d.Digest, d.Size)
@@ -232,6 +355,9 @@ func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
 	}
 	if int64(buf.Len()) != d.Size {
 		return nil, fmt.Errorf("blob %s: %d bytes, its descriptor says %d", d.Digest, buf.Len(), d.Size)
+	}
+	if sum := sha256.Sum256(buf.Bytes()); hex.EncodeToString(sum[:]) != want {
+		return nil, fmt.Errorf("blob %s: content has another digest", d.Digest)
 	}
 	return buf.Bytes(), nil
 }
@@ -254,7 +380,8 @@ func openContainerd(ctx context.Context, addr, ns string) (*Containerd, error) {
 func (e *Containerd) Close() error { return e.c.Close() }
 
 // Container finds a container by id, by nerdctl name, or by unique id
-// prefix.
+// prefix. Its image is looked at only by ContainerImage, so that a
+// container whose image is gone can still be rolled back.
 func (e *Containerd) Container(ctx context.Context, ref string) (*Container, error) {
 	rec, err := e.find(ctx, ref)
 	if err != nil {
@@ -277,21 +404,12 @@ func (e *Containerd) Container(ctx context.Context, ref string) (*Container, err
 	if c.Inspect, err = containerDoc(rec, e.c.ns); err != nil {
 		return nil, err
 	}
-	if rec.Image != "" {
-		// An image deleted since leaves the id empty; the image checks
-		// then fail with its name.
-		if id, _, err := e.c.imageConfig(ctx, rec.Image); err == nil {
-			c.ImageID = id
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-	}
 	res, err := tasksapi.NewTasksClient(e.c.conn).Get(e.c.ctx(ctx), &tasksapi.GetRequest{ContainerID: rec.ID})
 	switch {
 	case isNotFound(err):
 		// No task: nothing runs and the snapshot is not mounted.
 	case err != nil:
-		return nil, fmt.Errorf("task of %s: %s", c.Name, status.Convert(err).Message())
+		return nil, fmt.Errorf("task of %s: %w", c.Name, rpcError{err})
 	default:
 		switch res.Process.Status {
 		case task.Status_RUNNING, task.Status_PAUSING:
@@ -306,6 +424,7 @@ func (e *Containerd) Container(ctx context.Context, ref string) (*Container, err
 	if rec.SnapshotKey == "" {
 		return nil, fmt.Errorf("container %s has no snapshot", c.Name)
 	}
+	c.snapshotKey = rec.SnapshotKey
 	if c.UpperDir, c.UserXattr, err = e.c.upperDir(ctx, rec.Snapshotter, rec.SnapshotKey); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
@@ -321,20 +440,19 @@ func (e *Containerd) find(ctx context.Context, ref string) (*containersapi.Conta
 		return res.Container, nil
 	}
 	if !isNotFound(err) {
-		return nil, fmt.Errorf("container %q: %s", ref, status.Convert(err).Message())
-	}
-	list, err := cs.List(e.c.ctx(ctx), &containersapi.ListContainersRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %s", status.Convert(err).Message())
+		return nil, fmt.Errorf("container %q: %w", ref, rpcError{err})
 	}
 	var named, prefixed []*containersapi.Container
-	for _, c := range list.Containers {
+	err = e.eachContainer(ctx, func(c *containersapi.Container) {
 		if c.Labels[nerdctlName] == ref {
 			named = append(named, c)
 		}
 		if ref != "" && strings.HasPrefix(c.ID, ref) {
 			prefixed = append(prefixed, c)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, m := range [][]*containersapi.Container{named, prefixed} {
 		switch len(m) {
@@ -347,6 +465,40 @@ func (e *Containerd) find(ctx context.Context, ref string) (*containersapi.Conta
 		}
 	}
 	return nil, fmt.Errorf("container %q in containerd namespace %s: %w", ref, e.c.ns, ErrNotFound)
+}
+
+// eachContainer calls fn for every container of the namespace, streamed
+// one by one (a host's specs together can pass gRPC's message limit), or,
+// from a containerd without ListStream, in one list.
+func (e *Containerd) eachContainer(ctx context.Context, fn func(*containersapi.Container)) error {
+	cs := containersapi.NewContainersClient(e.c.conn)
+	ctx, cancel := context.WithCancel(e.c.ctx(ctx))
+	defer cancel()
+	stream, err := cs.ListStream(ctx, &containersapi.ListContainersRequest{})
+	if err == nil {
+		for {
+			msg, rerr := stream.Recv()
+			if errors.Is(rerr, io.EOF) {
+				return nil
+			}
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			fn(msg.Container)
+		}
+	}
+	if status.Code(err) != codes.Unimplemented {
+		return fmt.Errorf("list containers: %w", rpcError{err})
+	}
+	list, err := cs.List(ctx, &containersapi.ListContainersRequest{})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", rpcError{err})
+	}
+	for _, c := range list.Containers {
+		fn(c)
+	}
+	return nil
 }
 
 // containerDoc is container.json for a containerd container: its record,
@@ -394,7 +546,7 @@ func containerDoc(rec *containersapi.Container, ns string) (json.RawMessage, err
 // Pause freezes the container's task.
 func (e *Containerd) Pause(ctx context.Context, c *Container) error {
 	if _, err := tasksapi.NewTasksClient(e.c.conn).Pause(e.c.ctx(ctx), &tasksapi.PauseTaskRequest{ContainerID: c.ID}); err != nil {
-		return fmt.Errorf("pause %s: %s", c.Name, status.Convert(err).Message())
+		return fmt.Errorf("pause %s: %w", c.Name, rpcError{err})
 	}
 	c.Paused = true
 	return nil
@@ -403,25 +555,65 @@ func (e *Containerd) Pause(ctx context.Context, c *Container) error {
 // Unpause resumes the container's task.
 func (e *Containerd) Unpause(ctx context.Context, c *Container) error {
 	if _, err := tasksapi.NewTasksClient(e.c.conn).Resume(e.c.ctx(ctx), &tasksapi.ResumeTaskRequest{ContainerID: c.ID}); err != nil {
-		return fmt.Errorf("resume %s: %s", c.Name, status.Convert(err).Message())
+		return fmt.Errorf("resume %s: %w", c.Name, rpcError{err})
 	}
 	c.Paused = false
 	return nil
 }
 
-// ImageLayers returns the rootfs diffIDs of image ref: a name, or an
-// image id (its config's digest, as Container gives it).
+// ContainerImage resolves the container's image by the name it was made
+// from, and checks that the image's layers are the ones the container's
+// snapshot sits on: a tag moved since, or an image removed, must not give
+// an envelope (or an import gate) another image's layers. In an index, the
+// manifest whose layers those are is taken, whatever its platform.
+func (e *Containerd) ContainerImage(ctx context.Context, c *Container) (string, []string, error) {
+	if c.Image == "" {
+		return "", nil, fmt.Errorf("container %s was made from no image", c.Name)
+	}
+	chain, err := e.c.layerChain(ctx, c.Driver, c.snapshotKey)
+	if err != nil {
+		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	onChain := func(layers []string) bool { return chainID(layers) == chain }
+	id, layers, err := e.c.imageConfig(ctx, c.Image, onChain)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", nil, fmt.Errorf("container %s: its image %s is gone from namespace %s: %w", c.Name, c.Image, e.c.ns, ErrNotFound)
+	case err != nil:
+		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
+	case !onChain(layers):
+		return "", nil, fmt.Errorf("container %s sits on other layers than image %s has now (was the tag moved?)", c.Name, c.Image)
+	}
+	c.ImageID = id
+	return id, layers, nil
+}
+
+// ImageLayers returns the rootfs diffIDs of image ref for this platform:
+// a name (short names are normalized as docker and nerdctl do), or an
+// image id (its config's digest, as Docker's classic store has it, or its
+// target's, as Docker 29's containerd store has it).
 func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, error) {
-	_, layers, err := e.c.imageConfig(ctx, ref)
-	if err == nil || !errors.Is(err, ErrNotFound) || !strings.HasPrefix(ref, "sha256:") {
+	_, layers, err := e.c.imageConfig(ctx, ref, nil)
+	if err == nil || !errors.Is(err, ErrNotFound) {
 		return layers, err
+	}
+	if !strings.HasPrefix(ref, "sha256:") {
+		named, perr := reference.ParseNormalizedNamed(ref)
+		if perr != nil || named.String() == ref {
+			return nil, err
+		}
+		if _, layers, nerr := e.c.imageConfig(ctx, reference.TagNameOnly(named).String(), nil); nerr == nil {
+			return layers, nil
+		}
+		return nil, err
 	}
 	list, lerr := imagesapi.NewImagesClient(e.c.conn).List(e.c.ctx(ctx), &imagesapi.ListImagesRequest{})
 	if lerr != nil {
-		return nil, fmt.Errorf("list images: %s", status.Convert(lerr).Message())
+		return nil, fmt.Errorf("list images: %w", rpcError{lerr})
 	}
 	for _, img := range list.Images {
-		if id, layers, cerr := e.c.imageConfig(ctx, img.Name); cerr == nil && id == ref {
+		id, layers, cerr := e.c.imageConfig(ctx, img.Name, nil)
+		if cerr == nil && (id == ref || img.Target.GetDigest() == ref) {
 			return layers, nil
 		}
 	}
@@ -433,35 +625,31 @@ func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, err
 func (e *Containerd) Host(ctx context.Context) (*Host, error) {
 	ver, err := versionapi.NewVersionClient(e.c.conn).Version(ctx, &emptypb.Empty{})
 	if err != nil {
-		return nil, fmt.Errorf("containerd version: %s", status.Convert(err).Message())
+		return nil, fmt.Errorf("containerd version: %w", rpcError{err})
 	}
-	plugins, err := introspectionapi.NewIntrospectionClient(e.c.conn).Plugins(ctx,
-		&introspectionapi.PluginsRequest{Filters: []string{"type==io.containerd.snapshotter.v1"}})
+	roots, err := e.c.snapshotters(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("containerd plugins: %s", status.Convert(err).Message())
+		return nil, err
 	}
 	var snapshotters []string
-	for _, p := range plugins.Plugins {
-		if p.InitErr == nil {
-			snapshotters = append(snapshotters, p.ID)
-		}
+	for s := range roots {
+		snapshotters = append(snapshotters, s)
 	}
 	sort.Strings(snapshotters)
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
-		return nil, fmt.Errorf("uname: %w", err)
+	kernel, err := kernelRelease()
+	if err != nil {
+		return nil, err
 	}
 	h := &Host{
 		Engine:        "containerd",
 		OS:            runtime.GOOS,
 		Arch:          runtime.GOARCH,
-		Kernel:        unix.ByteSliceToString(uts.Release[:]),
+		Kernel:        kernel,
 		DockerVersion: ver.Version,
+		Driver:        "no overlayfs snapshotter (" + strings.Join(snapshotters, ", ") + ")",
 	}
-	for _, s := range snapshotters {
-		if s == Snapshotter {
-			h.Driver = s
-		}
+	if _, ok := roots[Snapshotter]; ok {
+		h.Driver = Snapshotter
 	}
 	info := struct {
 		Engine       string   `json:"Engine"`

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	introspectionapi "github.com/containerd/containerd/api/services/introspection/v1"
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types"
@@ -35,6 +37,7 @@ type fakeContainerd struct {
 	images     map[string]*types.Descriptor
 	blobs      map[string][]byte // by digest
 	namespaces []string
+	root       string // the overlayfs snapshotter's
 }
 
 func (f *fakeContainerd) ns(ctx context.Context) {
@@ -59,7 +62,17 @@ type (
 	fakeVersion struct {
 		versionapi.UnimplementedVersionServer
 	}
+	fakeIntrospection struct {
+		introspectionapi.UnimplementedIntrospectionServer
+		*fakeContainerd
+	}
 )
+
+func (f fakeIntrospection) Plugins(context.Context, *introspectionapi.PluginsRequest) (*introspectionapi.PluginsResponse, error) {
+	return &introspectionapi.PluginsResponse{Plugins: []*introspectionapi.Plugin{
+		{Type: "io.containerd.snapshotter.v1", ID: Snapshotter, Exports: map[string]string{"root": f.root}},
+	}}, nil
+}
 
 func (fakeVersion) Version(context.Context, *emptypb.Empty) (*versionapi.VersionResponse, error) {
 	return &versionapi.VersionResponse{Version: "fake"}, nil
@@ -125,6 +138,7 @@ func serveFake(t *testing.T, f *fakeContainerd) *ctrdConn {
 	imagesapi.RegisterImagesServer(srv, fakeImages{fakeContainerd: f})
 	contentapi.RegisterContentServer(srv, fakeContent{fakeContainerd: f})
 	versionapi.RegisterVersionServer(srv, fakeVersion{})
+	introspectionapi.RegisterIntrospectionServer(srv, fakeIntrospection{fakeContainerd: f})
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	c, err := dialContainerd(context.Background(), sock, "ns1")
@@ -136,16 +150,33 @@ func serveFake(t *testing.T, f *fakeContainerd) *ctrdConn {
 }
 
 func TestUpperDir(t *testing.T) {
-	f := &fakeContainerd{mounts: map[string][]*types.Mount{
-		"overlay": {{Type: "overlay", Source: "overlay", Options: []string{
-			"index=off", "workdir=/s/2/work", "upperdir=/s/2/fs", "lowerdir=/s/1/fs"}}},
-		"rootless": {{Type: "overlay", Source: "overlay", Options: []string{
-			"userxattr", "workdir=/s/3/work", "upperdir=/s/3/fs", "lowerdir=/s/1/fs"}}},
-		"parentless": {{Type: "bind", Source: "/s/4/fs", Options: []string{"rw", "rbind"}}},
-		"view":       {{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/s/2/fs:/s/1/fs"}}},
-		"roview":     {{Type: "bind", Source: "/s/1/fs", Options: []string{"ro", "rbind"}}},
+	root := t.TempDir()
+	snap := func(n string) string { return filepath.Join(root, "snapshots", n, "fs") }
+	for _, n := range []string{"1", "2", "3", "4"} {
+		if err := os.MkdirAll(snap(n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A snapshot dir that is a symlink out of the root.
+	if err := os.Symlink(t.TempDir(), filepath.Join(root, "snapshots", "5")); err != nil {
+		t.Fatal(err)
+	}
+	overlay := func(opts ...string) []*types.Mount {
+		return []*types.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
+	}
+	f := &fakeContainerd{root: root, mounts: map[string][]*types.Mount{
+		"overlay":    overlay("index=off", "workdir=/w", "upperdir="+snap("2"), "lowerdir="+snap("1")),
+		"rootless":   overlay("userxattr", "workdir=/w", "upperdir="+snap("3"), "lowerdir="+snap("1")),
+		"parentless": {{Type: "bind", Source: snap("4"), Options: []string{"rw", "rbind"}}},
+		"view":       overlay("lowerdir=" + snap("2") + ":" + snap("1")),
+		"roview":     {{Type: "bind", Source: snap("1"), Options: []string{"ro", "rbind"}}},
 		"two":        {{Type: "bind", Source: "/a"}, {Type: "bind", Source: "/b"}},
 		"tmpfs":      {{Type: "tmpfs", Source: "tmpfs"}},
+		"etc":        overlay("upperdir=/etc", "lowerdir="+snap("1")),
+		"dotdot":     overlay("upperdir="+root+"/snapshots/2/fs/../../../..", "lowerdir="+snap("1")),
+		"notnum":     overlay("upperdir="+root+"/snapshots/x/fs", "lowerdir="+snap("1")),
+		"symlink":    overlay("upperdir="+snap("5"), "lowerdir="+snap("1")),
+		"missing":    overlay("upperdir="+snap("9"), "lowerdir="+snap("1")),
 	}}
 	c := serveFake(t, f)
 	for _, tc := range []struct {
@@ -154,14 +185,19 @@ func TestUpperDir(t *testing.T) {
 		userxattr bool
 		err       string
 	}{
-		{key: "overlay", upper: "/s/2/fs"},
-		{key: "rootless", upper: "/s/3/fs", userxattr: true},
-		{key: "parentless", upper: "/s/4/fs"},
+		{key: "overlay", upper: snap("2")},
+		{key: "rootless", upper: snap("3"), userxattr: true},
+		{key: "parentless", upper: snap("4")},
+		{key: "etc", err: "upper dir /etc is not a snapshot under the snapshotter's root"},
+		{key: "dotdot", err: "is not a snapshot under the snapshotter's root"},
+		{key: "notnum", err: "is not a snapshot under the snapshotter's root"},
+		{key: "symlink", err: "is not a directory"},
+		{key: "missing", err: "no such file or directory"},
 		{key: "view", err: "not writable (no upperdir"},
 		{key: "roview", err: "not writable (a read-only bind mount)"},
 		{key: "two", err: "want one mount, containerd gives 2"},
 		{key: "tmpfs", err: `mount type "tmpfs" is not overlay`},
-		{key: "gone", err: `snapshot "gone" (overlayfs, namespace ns1): not found`},
+		{key: "gone", err: `snapshot "gone" (overlayfs, namespace ns1): no such snapshot`},
 	} {
 		upper, ux, err := c.upperDir(context.Background(), Snapshotter, tc.key)
 		if tc.err != "" {
@@ -174,8 +210,8 @@ func TestUpperDir(t *testing.T) {
 			t.Errorf("%s: got %q, %v, %v; want %q, %v", tc.key, upper, ux, err, tc.upper, tc.userxattr)
 		}
 	}
-	if _, _, err := c.upperDir(context.Background(), Snapshotter, "gone"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing snapshot: %v is not ErrNotFound", err)
+	if _, _, err := c.upperDir(context.Background(), Snapshotter, "gone"); !errors.Is(err, ErrNoSnapshot) {
+		t.Errorf("missing snapshot: %v is not ErrNoSnapshot", err)
 	}
 	for _, ns := range f.namespaces {
 		if ns != "ns1" {
@@ -227,7 +263,7 @@ func TestImageConfig(t *testing.T) {
 
 	ctx := context.Background()
 	for _, name := range []string{"plain", "multi"} {
-		id, layers, err := c.imageConfig(ctx, name)
+		id, layers, err := c.imageConfig(ctx, name, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -242,12 +278,25 @@ func TestImageConfig(t *testing.T) {
 		"nosuch":  `image "nosuch" (namespace ns1): not found`,
 		"deep":    "more than 4 indirections",
 	} {
-		_, _, err := c.imageConfig(ctx, name)
+		_, _, err := c.imageConfig(ctx, name, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, want)
 		}
 	}
-	if _, _, err := c.imageConfig(ctx, "nosuch"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.imageConfig(ctx, "nosuch", nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing image: %v is not ErrNotFound", err)
+	}
+}
+
+func TestChainID(t *testing.T) {
+	a := "sha256:" + strings.Repeat("1", 64)
+	b := "sha256:" + strings.Repeat("2", 64)
+	if got := chainID([]string{a}); got != a {
+		t.Errorf("one layer: %s, want the diffID", got)
+	}
+	// printf 'sha256:1...1 sha256:2...2' | sha256sum
+	want := "sha256:9932074217c35353d2e03a3f5a86549f7c67bfeb0ba53e23d69f4d4c8f7958f5"
+	if got := chainID([]string{a, b}); got != want {
+		t.Errorf("two layers: %s, want %s", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -97,6 +98,10 @@ func (e *Docker) Container(ctx context.Context, ref string) (*Container, error) 
 	if !Overlay(snapshotter) {
 		return c, nil // upper() names the snapshotter
 	}
+	// The snapshot is on the daemon's host, where /info's socket is.
+	if host := e.c.DaemonHost(); !strings.HasPrefix(host, "unix://") {
+		return nil, fmt.Errorf("container %s is in Docker's containerd image store, whose snapshots only a local daemon's containerd can show (DOCKER_HOST=%s): run layer-tool on the daemon's host", c.Name, host)
+	}
 	conn, err := e.containerd(ctx)
 	if err != nil {
 		return nil, err
@@ -104,6 +109,9 @@ func (e *Docker) Container(ctx context.Context, ref string) (*Container, error) 
 	c.Namespace = conn.ns
 	// Docker's snapshot key is the container id (its parent is <id>-init).
 	if c.UpperDir, c.UserXattr, err = conn.upperDir(ctx, snapshotter, c.ID); err != nil {
+		if errors.Is(err, ErrNoSnapshot) {
+			err = fmt.Errorf("%w; is %s the containerd of the daemon at %s?", err, conn.addr, e.c.DaemonHost())
+		}
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	return c, nil
@@ -152,6 +160,12 @@ func (e *Docker) Unpause(ctx context.Context, c *Container) error {
 	}
 	c.Paused = false
 	return nil
+}
+
+// ContainerImage returns the container's image id and its diffIDs.
+func (e *Docker) ContainerImage(ctx context.Context, c *Container) (string, []string, error) {
+	layers, err := e.ImageLayers(ctx, c.ImageID)
+	return c.ImageID, layers, err
 }
 
 // ImageLayers returns the rootfs diffIDs of an image.

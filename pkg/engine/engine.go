@@ -19,6 +19,9 @@ var (
 	ErrRunning = errors.New("container is not stopped")
 	// ErrDriver: the container's storage driver is not overlay.
 	ErrDriver = errors.New("storage is not overlay2 (Docker), overlay (Podman) or overlayfs (containerd)")
+	// ErrNoSnapshot: the container exists, but the containerd reached has
+	// no snapshot for it.
+	ErrNoSnapshot = errors.New("no such snapshot")
 )
 
 // Overlay2 is Docker's name for the storage driver whose layers this tool
@@ -58,6 +61,10 @@ type Engine interface {
 	Unpause(ctx context.Context, c *Container) error
 	// ImageLayers returns the rootfs diffIDs of an image.
 	ImageLayers(ctx context.Context, ref string) ([]string, error)
+	// ContainerImage returns the id and rootfs diffIDs of the image the
+	// container was made from, checked, where the engine can tell, against
+	// the layers the container's snapshot sits on.
+	ContainerImage(ctx context.Context, c *Container) (id string, layers []string, err error)
 	// Host describes the engine and the machine it runs on.
 	Host(ctx context.Context) (*Host, error)
 	Close() error
@@ -92,9 +99,11 @@ func Open(ctx context.Context, opts Options) (Engine, error) {
 
 // Container is what the tool needs to know of a container.
 type Container struct {
-	ID      string
-	Name    string
-	Image   string // the reference it was created from
+	ID    string
+	Name  string
+	Image string // the reference it was created from
+	// ImageID is the image's id where the engine's inspect document gives
+	// it (Docker, Podman); ContainerImage gives it for containerd.
 	ImageID string
 	Created time.Time
 	Running bool
@@ -114,6 +123,8 @@ type Container struct {
 	// Inspect is the inspect document as the daemon sent it (for
 	// containerd, the container record as JSON).
 	Inspect json.RawMessage
+
+	snapshotKey string // of a container found through containerd's API
 }
 
 // Layer checks that the container's layer can be read or replaced as it
