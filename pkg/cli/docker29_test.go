@@ -1,14 +1,17 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -24,11 +27,13 @@ const docker29Dir = "../../testdata/docker29"
 //	fakedocker29 [-api-1.51] CONTAINERD-ADDRESS DIFFIDS CONTAINER...
 //
 // /info names CONTAINERD-ADDRESS as the store's containerd; every
-// CONTAINER (a containerd container id in namespace moby) is a stopped
-// container of image layer-tool-base:latest, whose rootfs diffIDs are
-// DIFFIDS (comma-separated). With -api-1.51 the daemon speaks API 1.51,
-// whose inspect document has GraphDriver {"Name": "overlayfs"} and no
-// Storage. Anything else the recordings do not cover answers 501.
+// CONTAINER (a containerd container id in namespace moby) is a container of
+// image layer-tool-base:latest, whose rootfs diffIDs are DIFFIDS
+// (comma-separated). As Docker 29 does, the fake keeps no state of its
+// own: a container's state is its containerd task's, and pause and unpause
+// pause and resume the task (through ctr). With -api-1.51 the daemon speaks
+// API 1.51, whose inspect document has GraphDriver {"Name": "overlayfs"}
+// and no Storage. Anything else the recordings do not cover answers 501.
 func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! fakedocker29")
@@ -69,6 +74,36 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 		image["Id"].(string): true, "layer-tool-base": true, "layer-tool-base:latest": true,
 	}
 
+	ctr := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", args[0], "-n", "moby"}, args[1:]...)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("ctr %s: %v: %s", strings.Join(args[1:], " "), err, out)
+		}
+		return string(out), nil
+	}
+	// state sets doc's State from the task of container id.
+	state := func(doc map[string]any, id string) error {
+		out, err := ctr(args[0], "tasks", "ls")
+		if err != nil {
+			return err
+		}
+		status := "exited"
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == id {
+				status = map[string]string{"RUNNING": "running", "PAUSED": "paused", "PAUSING": "running"}[f[2]]
+			}
+		}
+		if status == "" {
+			status = "exited"
+		}
+		st := doc["State"].(map[string]any)
+		st["Status"], st["Running"], st["Paused"] = status, status != "exited", status == "paused"
+		return nil
+	}
+	action := regexp.MustCompile(`^/containers/([^/]+)/(pause|unpause)$`)
+
 	route := regexp.MustCompile(`^(?:/v[0-9.]+)?(/.*)$`)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Api-Version", api)
@@ -92,11 +127,28 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 			reply(version)
 		case strings.HasPrefix(path, "/containers/") && strings.HasSuffix(path, "/json") && r.Method == http.MethodGet:
 			ref := strings.TrimSuffix(strings.TrimPrefix(path, "/containers/"), "/json")
-			if doc, ok := containers[ref]; ok {
-				reply(doc)
-			} else {
+			doc, ok := containers[ref]
+			if !ok {
 				notFound("No such container: " + ref)
+				return
 			}
+			if err := state(doc, ref); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			reply(doc)
+		case action.MatchString(path) && r.Method == http.MethodPost:
+			m := action.FindStringSubmatch(path)
+			if _, ok := containers[m[1]]; !ok {
+				notFound("No such container: " + m[1])
+				return
+			}
+			verb := map[string]string{"pause": "pause", "unpause": "resume"}[m[2]]
+			if _, err := ctr(args[0], "tasks", verb, m[1]); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 		case strings.HasPrefix(path, "/images/") && strings.HasSuffix(path, "/json") && r.Method == http.MethodGet:
 			ref := strings.TrimSuffix(strings.TrimPrefix(path, "/images/"), "/json")
 			if imageRefs[ref] {
