@@ -24,7 +24,7 @@ const docker29Dir = "../../testdata/docker29"
 // image store answers it, from the recorded documents, on a socket in
 // $WORK, and sets DOCKER29_HOST to its address:
 //
-//	fakedocker29 [-api-1.51] CONTAINERD-ADDRESS DIFFIDS CONTAINER...
+//	fakedocker29 [-api-1.51|-api-1.45] CONTAINERD-ADDRESS DIFFIDS CONTAINER...
 //
 // /info names CONTAINERD-ADDRESS as the store's containerd; every
 // CONTAINER (a containerd container id in namespace moby) is a container of
@@ -33,17 +33,19 @@ const docker29Dir = "../../testdata/docker29"
 // own: a container's state is its containerd task's, and pause and unpause
 // pause and resume the task (through ctr). With -api-1.51 the daemon speaks
 // API 1.51, whose inspect document has GraphDriver {"Name": "overlayfs"}
-// and no Storage. Anything else the recordings do not cover answers 501.
+// and no Storage; with -api-1.45 also /info has no Containerd (it came in
+// 1.46), and the client must fall back to Docker's default socket. Anything
+// else the recordings do not cover answers 501.
 func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! fakedocker29")
 	}
 	api := "1.52"
-	if len(args) > 0 && args[0] == "-api-1.51" {
-		api, args = "1.51", args[1:]
+	if len(args) > 0 && (args[0] == "-api-1.51" || args[0] == "-api-1.45") {
+		api, args = strings.TrimPrefix(args[0], "-api-"), args[1:]
 	}
 	if len(args) < 3 {
-		ts.Fatalf("usage: fakedocker29 [-api-1.51] CONTAINERD-ADDRESS DIFFIDS CONTAINER...")
+		ts.Fatalf("usage: fakedocker29 [-api-1.51|-api-1.45] CONTAINERD-ADDRESS DIFFIDS CONTAINER...")
 	}
 	load := func(name string) map[string]any {
 		b, err := os.ReadFile(filepath.Join(docker29Dir, name))
@@ -54,6 +56,9 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	info, version, image := load("info.json"), load("version.json"), load("image.json")
 	info["Containerd"].(map[string]any)["Address"] = args[0]
+	if api == "1.45" {
+		delete(info, "Containerd")
+	}
 	version["ApiVersion"] = api
 	var layers []any
 	for _, d := range strings.Split(args[1], ",") {
@@ -64,7 +69,7 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 	for _, id := range args[2:] {
 		doc := load("inspect.json")
 		doc["Id"], doc["Name"] = id, "/"+id
-		if api == "1.51" {
+		if api != "1.52" {
 			delete(doc, "Storage")
 			doc["GraphDriver"] = map[string]any{"Name": "overlayfs", "Data": nil}
 		}
