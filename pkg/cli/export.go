@@ -147,6 +147,16 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 		return err
 	}
 	defer eng.Close()
+	// Before any pause: a container must not be frozen for an export that
+	// cannot name its image's layers.
+	imageID, imageLayers, err := eng.ContainerImage(ctx, c)
+	if err != nil {
+		return err
+	}
+	host, err := eng.Host(ctx)
+	if err != nil {
+		return err
+	}
 	var upper string
 	var pausedAt *time.Time
 	switch {
@@ -194,14 +204,6 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	default:
 		upper, err = c.Layer()
 	}
-	if err != nil {
-		return err
-	}
-	host, err := eng.Host(ctx)
-	if err != nil {
-		return err
-	}
-	imageID, imageLayers, err := eng.ContainerImage(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,21 +71,19 @@ type ctrdConn struct {
 }
 
 // dialContainerd connects to the containerd socket addr and checks that
-// it answers. The socket must belong to root or to us: whoever answers on
-// it says which directory an import replaces.
+// it answers. The process answering must run as root or as us (checked on
+// every connection, by SO_PEERCRED): whoever answers says which directory
+// an import replaces.
 func dialContainerd(ctx context.Context, addr, ns string) (*ctrdConn, error) {
 	path := strings.TrimPrefix(addr, "unix://")
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	uid, err := socketOwner(path)
-	if err != nil {
+	if err := isSocket(path); err != nil {
 		return nil, fmt.Errorf("%w containerd at %s: %v", ErrUnreachable, path, err)
 	}
-	if uid != 0 && uid != os.Geteuid() {
-		return nil, fmt.Errorf("containerd socket %s belongs to uid %d, neither root nor us: refusing to take its word for where layers are", path, uid)
-	}
 	conn, err := grpc.NewClient("unix://"+path,
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return dialTrusted(ctx, path) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
 	if err != nil {
@@ -180,8 +179,11 @@ func (c *ctrdConn) upperDir(ctx context.Context, snapshotter, key string) (upper
 // overlayfs snapshotter lays snapshots out, with no symlink below ROOT: an
 // import replaces upper, and nothing a socket says may point it elsewhere.
 func inSnapshotRoot(root, upper string) error {
-	if root == "" || !filepath.IsAbs(root) {
+	if root == "" {
 		return fmt.Errorf("containerd does not say where the snapshotter keeps its snapshots")
+	}
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("the snapshotter's root %q is not absolute", root)
 	}
 	rel, err := filepath.Rel(root, upper)
 	parts := strings.Split(rel, "/")
@@ -195,6 +197,9 @@ func inSnapshotRoot(root, upper string) error {
 		fi, err := os.Lstat(dir)
 		if err != nil {
 			return fmt.Errorf("upper dir %s: %w", upper, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("upper dir %s: %s is a symlink", upper, dir)
 		}
 		if !fi.IsDir() {
 			return fmt.Errorf("upper dir %s: %s is not a directory", upper, dir)
@@ -212,7 +217,7 @@ func (c *ctrdConn) layerChain(ctx context.Context, snapshotter, key string) (str
 		if err != nil {
 			return "", fmt.Errorf("snapshot %q: %w", key, rpcError{err})
 		}
-		key = res.Info.Parent
+		key = res.GetInfo().GetParent()
 		if !strings.HasSuffix(key, "-init") {
 			break
 		}
@@ -234,6 +239,15 @@ func chainID(diffIDs []string) string {
 	}
 	return id
 }
+
+var (
+	// errNoBlob: the content store does not hold a blob (another
+	// platform's manifest, say).
+	errNoBlob = errors.New("not in the content store")
+	// errOtherLayers: the image's layers are not those the container's
+	// snapshot sits on.
+	errOtherLayers = errors.New("its layers are not the ones the container's snapshot sits on (a tag moved since, or another platform?)")
+)
 
 // Media types of what an image's target can point at.
 const (
@@ -268,12 +282,14 @@ func (c *ctrdConn) imageConfig(ctx context.Context, name string, accept func([]s
 		}
 		return "", nil, fmt.Errorf("image %q: %w", name, rpcError{err})
 	}
-	t := res.Image.Target
-	return c.resolve(ctx, name, descriptor{MediaType: t.MediaType, Digest: t.Digest, Size: t.Size}, accept, maxIndirections)
+	t := res.GetImage().GetTarget()
+	return c.resolve(ctx, name, descriptor{MediaType: t.GetMediaType(), Digest: t.GetDigest(), Size: t.GetSize()}, accept, maxIndirections)
 }
 
-func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accept func([]string) bool, depth int) (string, []string, error) {
-	if depth == 0 {
+// resolve reads d and follows it to a config; hops is how many more
+// descriptors it may follow.
+func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accept func([]string) bool, hops int) (string, []string, error) {
+	if hops < 0 {
 		return "", nil, fmt.Errorf("image %q: more than %d indirections to its config", name, maxIndirections)
 	}
 	blob, err := c.readBlob(ctx, d)
@@ -282,6 +298,7 @@ func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accep
 	}
 	switch d.MediaType {
 	case mediaOCIIndex, mediaDockerList:
+		var firstErr error
 		var idx struct{ Manifests []descriptor }
 		if err := json.Unmarshal(blob, &idx); err != nil {
 			return "", nil, fmt.Errorf("image %q: index %s: %v", name, d.Digest, err)
@@ -289,26 +306,34 @@ func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accep
 		for _, m := range idx.Manifests {
 			if accept == nil {
 				if m.Platform != nil && m.Platform.OS == runtime.GOOS && m.Platform.Architecture == runtime.GOARCH {
-					return c.resolve(ctx, name, m, nil, depth-1)
+					return c.resolve(ctx, name, m, nil, hops-1)
 				}
 				continue
 			}
 			// Another platform's manifest, or an attestation, may be
-			// missing from the content store: skip what cannot be read.
-			if id, layers, err := c.resolve(ctx, name, m, accept, depth-1); err == nil && accept(layers) {
+			// missing from the content store: skip what is not there,
+			// but not what is broken.
+			id, layers, err := c.resolve(ctx, name, m, accept, hops-1)
+			switch {
+			case err == nil && accept(layers):
 				return id, layers, nil
+			case err != nil && !errors.Is(err, errNoBlob) && firstErr == nil:
+				firstErr = err
 			}
 		}
 		if accept == nil {
 			return "", nil, fmt.Errorf("image %q has no manifest for %s/%s", name, runtime.GOOS, runtime.GOARCH)
 		}
-		return "", nil, fmt.Errorf("image %q has no manifest whose layers the container sits on", name)
+		if firstErr != nil {
+			return "", nil, firstErr
+		}
+		return "", nil, fmt.Errorf("image %q: %w", name, errOtherLayers)
 	case mediaOCIManifest, mediaDockerManifest:
 		var m struct{ Config descriptor }
 		if err := json.Unmarshal(blob, &m); err != nil {
 			return "", nil, fmt.Errorf("image %q: manifest %s: %v", name, d.Digest, err)
 		}
-		return c.resolve(ctx, name, m.Config, accept, depth-1)
+		return c.resolve(ctx, name, m.Config, accept, hops-1)
 	case mediaOCIConfig, mediaDockerConfig:
 		var cfg struct {
 			RootFS struct {
@@ -331,11 +356,14 @@ func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s: not a sha256 digest", d.Digest)
 	}
 	if d.Size < 0 || d.Size > maxBlob {
-		return nil, fmt.Errorf("blob %s: size %d is over %d", d.Digest, d.Size, maxBlob)
+		return nil, fmt.Errorf("blob %s: size %d is not between 0 and %d", d.Digest, d.Size, maxBlob)
 	}
 	ctx, cancel := context.WithCancel(c.ctx(ctx))
 	defer cancel()
 	stream, err := contentapi.NewContentClient(c.conn).Read(ctx, &contentapi.ReadContentRequest{Digest: d.Digest})
+	if isNotFound(err) {
+		return nil, fmt.Errorf("read blob %s: %w", d.Digest, errNoBlob)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", d.Digest, rpcError{err})
 	}
@@ -344,6 +372,9 @@ func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
 		res, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if isNotFound(err) {
+			return nil, fmt.Errorf("read blob %s: %w", d.Digest, errNoBlob)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read blob %s: %w", d.Digest, rpcError{err})
@@ -411,20 +442,20 @@ func (e *Containerd) Container(ctx context.Context, ref string) (*Container, err
 	case err != nil:
 		return nil, fmt.Errorf("task of %s: %w", c.Name, rpcError{err})
 	default:
-		switch res.Process.Status {
+		switch res.GetProcess().GetStatus() {
 		case task.Status_RUNNING, task.Status_PAUSING:
 			c.Running = true
 		case task.Status_PAUSED:
 			c.Running, c.Paused = true, true
 		}
 	}
+	c.snapshotKey = rec.SnapshotKey
 	if !Overlay(c.Driver) {
 		return c, nil // upper() names the snapshotter
 	}
 	if rec.SnapshotKey == "" {
 		return nil, fmt.Errorf("container %s has no snapshot", c.Name)
 	}
-	c.snapshotKey = rec.SnapshotKey
 	if c.UpperDir, c.UserXattr, err = e.c.upperDir(ctx, rec.Snapshotter, rec.SnapshotKey); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
@@ -582,7 +613,7 @@ func (e *Containerd) ContainerImage(ctx context.Context, c *Container) (string, 
 	case err != nil:
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
 	case !onChain(layers):
-		return "", nil, fmt.Errorf("container %s sits on other layers than image %s has now (was the tag moved?)", c.Name, c.Image)
+		return "", nil, fmt.Errorf("container %s: image %q: %w", c.Name, c.Image, errOtherLayers)
 	}
 	c.ImageID = id
 	return id, layers, nil
@@ -599,13 +630,18 @@ func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, err
 	}
 	if !strings.HasPrefix(ref, "sha256:") {
 		named, perr := reference.ParseNormalizedNamed(ref)
-		if perr != nil || named.String() == ref {
+		if perr != nil {
 			return nil, err
 		}
-		if _, layers, nerr := e.c.imageConfig(ctx, reference.TagNameOnly(named).String(), nil); nerr == nil {
-			return layers, nil
+		full := reference.TagNameOnly(named).String()
+		if full == ref {
+			return nil, err
 		}
-		return nil, err
+		_, layers, nerr := e.c.imageConfig(ctx, full, nil)
+		if errors.Is(nerr, ErrNotFound) {
+			return nil, err
+		}
+		return layers, nerr
 	}
 	list, lerr := imagesapi.NewImagesClient(e.c.conn).List(e.c.ctx(ctx), &imagesapi.ListImagesRequest{})
 	if lerr != nil {

@@ -20,6 +20,7 @@ import (
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -34,6 +35,7 @@ import (
 // multi-platform indexes, lying sizes.
 type fakeContainerd struct {
 	mounts     map[string][]*types.Mount // by snapshot key
+	parents    map[string]string         // by snapshot key
 	images     map[string]*types.Descriptor
 	blobs      map[string][]byte // by digest
 	namespaces []string
@@ -85,6 +87,24 @@ func (f fakeSnapshots) Mounts(ctx context.Context, r *snapshotsapi.MountsRequest
 		return nil, status.Errorf(codes.NotFound, "snapshot %s does not exist", r.Key)
 	}
 	return &snapshotsapi.MountsResponse{Mounts: m}, nil
+}
+
+func (f fakeSnapshots) Stat(ctx context.Context, r *snapshotsapi.StatSnapshotRequest) (*snapshotsapi.StatSnapshotResponse, error) {
+	f.ns(ctx)
+	p, ok := f.parents[r.Key]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "snapshot %s does not exist", r.Key)
+	}
+	return &snapshotsapi.StatSnapshotResponse{Info: &snapshotsapi.Info{Name: r.Key, Parent: p}}, nil
+}
+
+func (f fakeImages) List(ctx context.Context, _ *imagesapi.ListImagesRequest) (*imagesapi.ListImagesResponse, error) {
+	f.ns(ctx)
+	res := &imagesapi.ListImagesResponse{}
+	for name, d := range f.images {
+		res.Images = append(res.Images, &imagesapi.Image{Name: name, Target: d})
+	}
+	return res, nil
 }
 
 func (f fakeImages) Get(ctx context.Context, r *imagesapi.GetImageRequest) (*imagesapi.GetImageResponse, error) {
@@ -191,7 +211,7 @@ func TestUpperDir(t *testing.T) {
 		{key: "etc", err: "upper dir /etc is not a snapshot under the snapshotter's root"},
 		{key: "dotdot", err: "is not a snapshot under the snapshotter's root"},
 		{key: "notnum", err: "is not a snapshot under the snapshotter's root"},
-		{key: "symlink", err: "is not a directory"},
+		{key: "symlink", err: "snapshots/5 is a symlink"},
 		{key: "missing", err: "no such file or directory"},
 		{key: "view", err: "not writable (no upperdir"},
 		{key: "roview", err: "not writable (a read-only bind mount)"},
@@ -253,16 +273,18 @@ func TestImageConfig(t *testing.T) {
 	// The blob has one byte more than this descriptor says.
 	f.images["lying"] = &types.Descriptor{MediaType: here.MediaType, Digest: here.Digest, Size: here.Size - 1}
 	f.images["huge"] = &types.Descriptor{MediaType: here.MediaType, Digest: here.Digest, Size: maxBlob + 1}
-	// Indexes nested deeper than any image needs.
-	deep := here
-	for range maxIndirections {
-		deep = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{entry(deep, runtime.GOOS, runtime.GOARCH)}})
+	// Indexes nested as deep as allowed (target, 3 indexes, manifest,
+	// config: 4 indirections), and one deeper.
+	nested := here
+	for range maxIndirections - 1 {
+		nested = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{entry(nested, runtime.GOOS, runtime.GOARCH)}})
 	}
-	f.images["deep"] = deep
+	f.images["nested"] = nested
+	f.images["deep"] = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{entry(nested, runtime.GOOS, runtime.GOARCH)}})
 	c := serveFake(t, f)
 
 	ctx := context.Background()
-	for _, name := range []string{"plain", "multi"} {
+	for _, name := range []string{"plain", "multi", "nested"} {
 		id, layers, err := c.imageConfig(ctx, name, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -274,7 +296,7 @@ func TestImageConfig(t *testing.T) {
 	for name, want := range map[string]string{
 		"foreign": "has no manifest for " + runtime.GOOS + "/" + runtime.GOARCH,
 		"lying":   "more than its",
-		"huge":    "is over",
+		"huge":    "is not between 0 and",
 		"nosuch":  `image "nosuch" (namespace ns1): not found`,
 		"deep":    "more than 4 indirections",
 	} {
@@ -298,5 +320,113 @@ func TestChainID(t *testing.T) {
 	want := "sha256:9932074217c35353d2e03a3f5a86549f7c67bfeb0ba53e23d69f4d4c8f7958f5"
 	if got := chainID([]string{a, b}); got != want {
 		t.Errorf("two layers: %s, want %s", got, want)
+	}
+}
+
+// TestContainerImage: the image's layers must be the ones the snapshot sits
+// on; in an index, the manifest with those layers is taken whatever its
+// platform, and a broken blob is an error, not a mismatch.
+func TestContainerImage(t *testing.T) {
+	f := &fakeContainerd{images: map[string]*types.Descriptor{}, blobs: map[string][]byte{}, parents: map[string]string{}}
+	config := func(diffIDs ...string) *types.Descriptor {
+		return f.blob(t, mediaOCIConfig, map[string]any{"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}})
+	}
+	manifest := func(cfg *types.Descriptor) *types.Descriptor {
+		return f.blob(t, mediaOCIManifest, map[string]any{
+			"config": map[string]any{"mediaType": cfg.MediaType, "digest": cfg.Digest, "size": cfg.Size}})
+	}
+	entry := func(d *types.Descriptor, arch string) map[string]any {
+		return map[string]any{"mediaType": d.MediaType, "digest": d.Digest, "size": d.Size,
+			"platform": map[string]string{"os": "linux", "architecture": arch}}
+	}
+	l1, l2 := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64)
+	hostCfg, armCfg := config(l1), config(l1, l2)
+	hostM, armM := manifest(hostCfg), manifest(armCfg)
+	f.images["multi"] = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{entry(hostM, runtime.GOARCH), entry(armM, "arm64-other")}})
+	f.images["single"] = hostM
+	// The matching manifest's config is corrupt in the content store.
+	brokenCfg := config(l2)
+	f.blobs[brokenCfg.Digest] = append([]byte(nil), f.blobs[brokenCfg.Digest]...)
+	f.blobs[brokenCfg.Digest][0] ^= 1
+	f.images["broken"] = f.blob(t, mediaOCIIndex, map[string]any{"manifests": []any{entry(manifest(brokenCfg), "x")}})
+	// Snapshots: one on the arm64 chain (as with --platform), one on the
+	// host's past a Docker-style <id>-init layer.
+	f.parents["armc"] = chainID([]string{l1, l2})
+	f.parents["dockerc"] = "dockerc-init"
+	f.parents["dockerc-init"] = chainID([]string{l1})
+	f.parents["brokenc"] = l2
+	e := &Containerd{c: serveFake(t, f)}
+	ctx := context.Background()
+
+	for _, tc := range []struct {
+		name, image, key string
+		want             []string
+		wantID           string
+		err              string
+	}{
+		{name: "other platform by its layers", image: "multi", key: "armc", want: []string{l1, l2}, wantID: armCfg.Digest},
+		{name: "past -init", image: "multi", key: "dockerc", want: []string{l1}, wantID: hostCfg.Digest},
+		{name: "single manifest, other chain", image: "single", key: "armc", err: "its layers are not the ones the container's snapshot sits on"},
+		{name: "broken blob", image: "broken", key: "brokenc", err: "content has another digest"},
+		{name: "gone", image: "nosuch", key: "armc", err: "its image nosuch is gone from namespace ns1: not found"},
+		{name: "no snapshot", image: "multi", key: "nosnap", err: `snapshot "nosnap": snapshot nosnap does not exist`},
+	} {
+		c := &Container{Name: "c", Image: tc.image, Driver: Snapshotter, snapshotKey: tc.key}
+		id, layers, err := e.ContainerImage(ctx, c)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || id != tc.wantID || !slices.Equal(layers, tc.want) || c.ImageID != id {
+			t.Errorf("%s: got %s %v %v, want %s %v", tc.name, id, layers, err, tc.wantID, tc.want)
+		}
+	}
+
+	// layer-check's lookups: a short name, a config digest, a target digest.
+	f.images["docker.io/library/short:latest"] = hostM
+	for _, ref := range []string{"short", hostCfg.Digest, hostM.Digest} {
+		layers, err := e.ImageLayers(ctx, ref)
+		if err != nil || !slices.Equal(layers, []string{l1}) {
+			t.Errorf("ImageLayers(%s): %v %v, want [%s]", ref, layers, err, l1)
+		}
+	}
+	if _, err := e.ImageLayers(ctx, "sha256:"+strings.Repeat("9", 64)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown digest: %v is not ErrNotFound", err)
+	}
+}
+
+// TestDialTrusted: a socket whose listener runs as another user is not
+// believed. The test listens as nobody (effective uid 65534, the saved
+// uid keeping root to come back), so it needs root.
+func TestDialTrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to listen as another user")
+	}
+	// A dir nobody may bind in (t.TempDir's parent is root's alone).
+	dir, err := os.MkdirTemp("", "dialtrusted-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "other.sock")
+	if err := unix.Setresuid(-1, 65534, 0); err != nil {
+		t.Fatal(err)
+	}
+	ln, lerr := net.Listen("unix", sock)
+	if err := unix.Setresuid(-1, 0, -1); err != nil {
+		t.Fatal(err) // cannot go on as the wrong user
+	}
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	defer ln.Close()
+	_, err = dialContainerd(context.Background(), sock, "ns1")
+	if err == nil || !strings.Contains(err.Error(), "runs as uid 65534, neither root nor us") {
+		t.Fatalf("dial a socket nobody listens on: %v", err)
 	}
 }

@@ -100,7 +100,7 @@ func (e *Docker) Container(ctx context.Context, ref string) (*Container, error) 
 	}
 	// The snapshot is on the daemon's host, where /info's socket is.
 	if host := e.c.DaemonHost(); !strings.HasPrefix(host, "unix://") {
-		return nil, fmt.Errorf("container %s is in Docker's containerd image store, whose snapshots only a local daemon's containerd can show (DOCKER_HOST=%s): run layer-tool on the daemon's host", c.Name, host)
+		return nil, fmt.Errorf("container %s is in Docker's containerd image store, whose snapshots only the daemon's containerd can show: DOCKER_HOST=%s must be a unix:// socket, on the daemon's host", c.Name, host)
 	}
 	conn, err := e.containerd(ctx)
 	if err != nil {
@@ -162,10 +162,23 @@ func (e *Docker) Unpause(ctx context.Context, c *Container) error {
 	return nil
 }
 
-// ContainerImage returns the container's image id and its diffIDs.
+// ContainerImage returns the container's image id and its diffIDs. On the
+// containerd image store, whose image inspect answers for the host's
+// platform, the diffIDs must also be the layers the container's snapshot
+// sits on (a container made with --platform sits on others).
 func (e *Docker) ContainerImage(ctx context.Context, c *Container) (string, []string, error) {
 	layers, err := e.ImageLayers(ctx, c.ImageID)
-	return c.ImageID, layers, err
+	if err != nil || c.Store != StoreContainerd || e.ctrd == nil {
+		return c.ImageID, layers, err
+	}
+	chain, err := e.ctrd.layerChain(ctx, c.Driver, c.ID)
+	if err != nil {
+		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	if chainID(layers) != chain {
+		return "", nil, fmt.Errorf("container %s: image %s: %w", c.Name, c.ImageID, errOtherLayers)
+	}
+	return c.ImageID, layers, nil
 }
 
 // ImageLayers returns the rootfs diffIDs of an image.

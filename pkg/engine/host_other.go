@@ -2,10 +2,16 @@
 
 package engine
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"net"
+)
 
 var errUnsupported = errors.New("containerd is supported on Linux only")
 
 func kernelRelease() (string, error) { return "", errUnsupported }
 
-func socketOwner(string) (int, error) { return 0, errUnsupported }
+func isSocket(string) error { return errUnsupported }
+
+func dialTrusted(context.Context, string) (net.Conn, error) { return nil, errUnsupported }
