@@ -293,7 +293,7 @@ func listBackups(t *overlay.Target, s Streams) error {
 		return err
 	}
 	for _, b := range backups {
-		fmt.Fprintf(s.Stdout, "%s\t%s\n", b.Time.Format(time.RFC3339), b.Path)
+		fmt.Fprintf(s.Stdout, "%s\t%s\n", b.Time.Format(time.RFC3339Nano), b.Path)
 	}
 	return nil
 }
