@@ -55,7 +55,8 @@ type Target struct {
 func OpenTarget(upper string) (*Target, error) {
 	upper = filepath.Clean(upper)
 	t := &Target{Upper: upper, dir: filepath.Dir(upper), base: filepath.Base(upper)}
-	fd, err := unix.Open(t.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// Not through a symlink: the engine said where the layer is, by path.
+	fd, err := unix.Open(t.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open layer dir %s: %w", t.dir, err)
 	}

@@ -358,6 +358,23 @@ func TestTargetOpenMissing(t *testing.T) {
 	}
 }
 
+// TestTargetOpenSymlink: a layer dir that is a symlink is not followed;
+// the swap would otherwise happen wherever it points.
+func TestTargetOpenSymlink(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "elsewhere")
+	check(t, os.MkdirAll(filepath.Join(real, "diff"), 0o755))
+	link := filepath.Join(t.TempDir(), "layer")
+	check(t, os.Symlink(real, link))
+	tg, err := OpenTarget(filepath.Join(link, "diff"))
+	if err == nil {
+		tg.Close()
+		t.Fatal("OpenTarget followed a symlinked layer dir")
+	}
+	if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
+		t.Fatalf("want ELOOP or ENOTDIR, got %v", err)
+	}
+}
+
 // killed is what a simulated kill panics with.
 type killed struct{ point string }
 
