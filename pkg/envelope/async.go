@@ -18,53 +18,111 @@ const (
 	chunks    = 8 // in flight per worker: 2 MiB
 )
 
-// worker runs jobs in order in its own goroutine, on chunks of data copied
-// from the caller's buffers.
+// worker runs jobs and feeds data to its sink, in order, in its own
+// goroutine, on copies of the caller's data. It hands them over in batches:
+// a chunk of data with the jobs queued among it, when the chunk is full or
+// maxOps jobs are waiting. A layer of small files would otherwise hand
+// every header and every file to the goroutine on its own, and the
+// handoffs cost more than the hashing.
 type worker struct {
-	jobs chan func()
-	free chan []byte
-	made int // chunks allocated so far, up to chunks
-	done chan struct{}
-	once sync.Once
+	sink  func([]byte)
+	batch chan func()
+	free  chan []byte
+	made  int // chunks allocated so far, up to chunks
+	done  chan struct{}
+	once  sync.Once
+	// The chunk being filled; cur[fed:] is data not yet in ops.
+	cur []byte
+	fed int
+	ops []func()
 }
 
-func newWorker() *worker {
-	w := &worker{jobs: make(chan func(), chunks), free: make(chan []byte, chunks), done: make(chan struct{})}
+const maxOps = 1024
+
+func newWorker(sink func([]byte)) *worker {
+	w := &worker{sink: sink, batch: make(chan func(), chunks), free: make(chan []byte, chunks), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		for job := range w.jobs {
-			job()
+		for run := range w.batch {
+			run()
 		}
 	}()
 	return w
 }
 
-// data runs fn on a copy of p, in chunks.
-func (w *worker) data(p []byte, fn func([]byte)) {
+// data feeds a copy of p to the sink, after the jobs queued so far.
+func (w *worker) data(p []byte) {
 	for len(p) > 0 {
-		var buf []byte
-		select {
-		case buf = <-w.free:
-		default:
-			if w.made < chunks {
-				w.made++
-				buf = make([]byte, chunkSize)
-			} else {
-				buf = <-w.free
-			}
+		if w.cur == nil {
+			w.cur = w.chunk()
 		}
-		n := copy(buf, p)
+		if len(w.cur) == cap(w.cur) {
+			w.flush()
+			continue
+		}
+		n := copy(w.cur[len(w.cur):cap(w.cur)], p)
+		w.cur = w.cur[:len(w.cur)+n]
 		p = p[n:]
-		w.jobs <- func() {
-			fn(buf[:n])
+	}
+}
+
+// job queues fn after the data given so far.
+func (w *worker) job(fn func()) {
+	w.cut()
+	w.ops = append(w.ops, fn)
+	if len(w.ops) >= maxOps {
+		w.flush()
+	}
+}
+
+// cut turns the data not yet in ops into one op.
+func (w *worker) cut() {
+	if w.cur == nil || w.fed == len(w.cur) {
+		return
+	}
+	b, sink := w.cur[w.fed:], w.sink
+	w.ops = append(w.ops, func() { sink(b) })
+	w.fed = len(w.cur)
+}
+
+// chunk returns an empty chunk, waiting for one when all are in flight.
+func (w *worker) chunk() []byte {
+	select {
+	case buf := <-w.free:
+		return buf[:0]
+	default:
+	}
+	if w.made < chunks {
+		w.made++
+		return make([]byte, 0, chunkSize)
+	}
+	return (<-w.free)[:0]
+}
+
+// flush hands the queued jobs and data, with their chunk, to the goroutine.
+func (w *worker) flush() {
+	w.cut()
+	if len(w.ops) == 0 {
+		return
+	}
+	ops, buf := w.ops, w.cur
+	w.ops, w.cur, w.fed = nil, nil, 0
+	w.batch <- func() {
+		for _, op := range ops {
+			op()
+		}
+		if buf != nil {
 			w.free <- buf
 		}
 	}
 }
 
-// wait runs every queued job and stops the worker.
+// wait runs everything queued and stops the worker.
 func (w *worker) wait() {
-	w.once.Do(func() { close(w.jobs) })
+	w.once.Do(func() {
+		w.flush()
+		close(w.batch)
+	})
 	<-w.done
 }
 
@@ -74,10 +132,12 @@ type asyncHash struct {
 	h hash.Hash
 }
 
-func newAsyncHash(h hash.Hash) *asyncHash { return &asyncHash{w: newWorker(), h: h} }
+func newAsyncHash(h hash.Hash) *asyncHash {
+	return &asyncHash{w: newWorker(func(b []byte) { h.Write(b) }), h: h}
+}
 
 func (a *asyncHash) Write(p []byte) (int, error) {
-	a.w.data(p, func(b []byte) { a.h.Write(b) })
+	a.w.data(p)
 	return len(p), nil
 }
 
@@ -96,7 +156,7 @@ type asyncRecorder struct {
 }
 
 func newAsyncRecorder(rec overlay.Recorder) *asyncRecorder {
-	return &asyncRecorder{w: newWorker(), rec: rec}
+	return &asyncRecorder{w: newWorker(rec.Contents), rec: rec}
 }
 
 func (a *asyncRecorder) fail(err error) {
@@ -112,15 +172,15 @@ func (a *asyncRecorder) fail(err error) {
 func (a *asyncRecorder) Entry(raw []byte, hdr *tar.Header) error {
 	raw = append([]byte(nil), raw...)
 	h := *hdr
-	a.w.jobs <- func() { a.fail(a.rec.Entry(raw, &h)) }
+	a.w.job(func() { a.fail(a.rec.Entry(raw, &h)) })
 	return nil
 }
 
-func (a *asyncRecorder) Contents(p []byte) { a.w.data(p, a.rec.Contents) }
+func (a *asyncRecorder) Contents(p []byte) { a.w.data(p) }
 
 func (a *asyncRecorder) End(raw []byte) error {
 	raw = append([]byte(nil), raw...)
-	a.w.jobs <- func() { a.fail(a.rec.End(raw)) }
+	a.w.job(func() { a.fail(a.rec.End(raw)) })
 	a.w.wait()
 	return a.err
 }
