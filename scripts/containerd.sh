@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Helpers to run a private containerd (no dockerd, no CRI) for layer-tool's
-# tests. Source it (after or without scripts/lib.sh); don't run it.
+# tests. Source it (it sources scripts/lib.sh); don't run it.
 #
 #   lt_containerd_install     install containerd and runc (apt, no recommends)
 #   lt_ctr                    run ctr against the private socket, namespace
@@ -46,14 +46,14 @@ if [[ -n "${_LT_CTRD_SOURCED:-}" ]]; then
 fi
 _LT_CTRD_SOURCED=1
 
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 LT_CTRD="${LT_CTRD:-/tmp/layer-tool-containerd}"
 LT_CTRD_NS="${LT_CTRD_NS:-moby}"
 
 declare -gA _LT_CTRD_STARTED=() # state dir -> 1 when this shell launched its containerd
 
-_lt_clog() {
-	printf 'layer-tool: %s\n' "$*" >&2
-}
 
 # _lt_ctrd_state: LT_CTRD as an absolute, symlink-free path (what
 # /proc/mounts and the shims' command lines show).
@@ -71,11 +71,11 @@ lt_containerd_install() {
 		if command -v sudo >/dev/null 2>&1; then
 			sudo=(sudo)
 		else
-			_lt_clog "need root (or sudo) to install containerd"
+			_lt_log "need root (or sudo) to install containerd"
 			return 1
 		fi
 	fi
-	_lt_clog "installing: containerd runc"
+	_lt_log "installing: containerd runc"
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q --no-install-recommends containerd runc || return 1
@@ -165,10 +165,10 @@ lt_containerd_start() {
 	state="$(_lt_ctrd_state)"
 	_lt_ctrd_conf || return 1
 	if _lt_ctrd_ping; then
-		_lt_clog "reusing containerd on $state/containerd.sock"
+		_lt_log "reusing containerd on $state/containerd.sock"
 	else
 		rm -f "$state/containerd.sock"
-		_lt_clog "starting private containerd in $state (log: $state/containerd.log)"
+		_lt_log "starting private containerd in $state (log: $state/containerd.log)"
 		# Same launch as lt_daemon_start's: own session, launcher pid alive
 		# exactly as long as containerd.
 		setsid --wait nohup containerd --config "$state/config.toml" \
@@ -178,7 +178,7 @@ lt_containerd_start() {
 		deadline=$((SECONDS + 60))
 		until _lt_ctrd_ping; do
 			if ! kill -0 "$launcher" 2>/dev/null || ((SECONDS >= deadline)); then
-				_lt_clog "containerd did not answer on $state/containerd.sock"
+				_lt_log "containerd did not answer on $state/containerd.sock"
 				tail -n 30 "$state/containerd.log" >&2
 				return 1
 			fi
@@ -186,7 +186,7 @@ lt_containerd_start() {
 		done
 	fi
 	export CONTAINERD_ADDRESS="$state/containerd.sock"
-	_lt_clog "containerd ready, CONTAINERD_ADDRESS=$CONTAINERD_ADDRESS"
+	_lt_log "containerd ready, CONTAINERD_ADDRESS=$CONTAINERD_ADDRESS"
 }
 
 # _lt_ctrd_cgroups PID: the cgroup directories of PID, one a line (v1: one
@@ -236,12 +236,12 @@ lt_containerd_stop() {
 			for t in $(ctr -a "$sock" -n "$ns" tasks ls -q 2>/dev/null); do
 				ctr -a "$sock" -n "$ns" tasks resume "$t" >/dev/null 2>&1
 				timeout 30 ctr -a "$sock" -n "$ns" tasks delete --force "$t" >/dev/null 2>&1 ||
-					_lt_clog "could not delete task $ns/$t"
+					_lt_log "could not delete task $ns/$t"
 			done
 		done
 	fi
 	for p in $(_lt_ctrd_pids); do
-		_lt_clog "stopping containerd (pid $p)"
+		_lt_log "stopping containerd (pid $p)"
 		kill -TERM "$p" 2>/dev/null
 	done
 	deadline=$((SECONDS + 15))
@@ -265,7 +265,7 @@ lt_containerd_stop() {
 		[[ -z "${shims[$p]:-}" ]] || continue
 		ppid="$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$p/stat" 2>/dev/null)" || continue
 		if [[ -n "${shims[$ppid]:-}" ]]; then
-			_lt_clog "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
+			_lt_log "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
 			mapfile -t cg < <(_lt_ctrd_cgroups "$p")
 			cgdirs+=("${cg[@]}")
 			kill -KILL "$p" 2>/dev/null
@@ -273,7 +273,7 @@ lt_containerd_stop() {
 		fi
 	done
 	for p in "${!shims[@]}"; do
-		_lt_clog "stopping containerd-shim (pid $p)"
+		_lt_log "stopping containerd-shim (pid $p)"
 		kill -TERM "$p" 2>/dev/null
 	done
 	deadline=$((SECONDS + 10))
@@ -288,11 +288,7 @@ lt_containerd_stop() {
 	for m in "${cgdirs[@]}"; do
 		rmdir -- "$m" 2>/dev/null
 	done
-	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
-		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
-		m="$(printf '%b' "$m")"
-		umount -l -- "$m" 2>/dev/null || _lt_clog "could not unmount $m"
-	done
+	_lt_unmount_below "$state"
 	unset '_LT_CTRD_STARTED[$state]'
 	return 0
 }
@@ -312,9 +308,9 @@ lt_containerd_base_image() {
 			continue
 		fi
 		docker save "$img" | lt_ctr images import --snapshotter overlayfs - >/dev/null || {
-			_lt_clog "ctr images import of $img failed"
+			_lt_log "ctr images import of $img failed"
 			return 1
 		}
-		_lt_clog "imported $img into containerd ($LT_CTRD_NS)"
+		_lt_log "imported $img into containerd ($LT_CTRD_NS)"
 	done
 }

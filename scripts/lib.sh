@@ -336,8 +336,13 @@ _lt_kill_leftovers() {
 # first (overlay "merged" dirs, netns bind mounts, shm), so the directory can
 # be removed and nothing leaks into the host's mount table.
 _lt_unmount_all() {
-	local state m
-	state="$(_lt_state)"
+	_lt_unmount_below "$(_lt_state)"
+}
+
+# _lt_unmount_below DIR: lazily unmount DIR and everything below it, deepest
+# first. DIR must be absolute and free of symlinks, as /proc/mounts shows it.
+_lt_unmount_below() {
+	local state="$1" m
 	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
 		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
 		# /proc/mounts escapes spaces etc. as octal (\040); undo that.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Helpers to run a private, rootful Podman with its Docker-compatible API,
-# for layer-tool's tests. Source it (after or without scripts/lib.sh); don't
+# for layer-tool's tests. Source it (it sources scripts/lib.sh); don't
 # run it.
 #
 #   lt_podman_install     install podman (apt, no recommends)
@@ -45,14 +45,14 @@ if [[ -n "${_LT_PODMAN_SOURCED:-}" ]]; then
 fi
 _LT_PODMAN_SOURCED=1
 
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 LT_PODMAN="${LT_PODMAN:-/tmp/layer-tool-podman}"
 LT_PODMAN_DRIVER="${LT_PODMAN_DRIVER:-overlay}"
 
 declare -gA _LT_PODMAN_STARTED=() # state dir -> 1 when this shell launched its service
 
-_lt_plog() {
-	printf 'layer-tool: %s\n' "$*" >&2
-}
 
 _lt_podman_state() {
 	realpath -m -- "$LT_PODMAN"
@@ -67,11 +67,11 @@ lt_podman_install() {
 		if command -v sudo >/dev/null 2>&1; then
 			sudo=(sudo)
 		else
-			_lt_plog "need root (or sudo) to install podman"
+			_lt_log "need root (or sudo) to install podman"
 			return 1
 		fi
 	fi
-	_lt_plog "installing: podman"
+	_lt_log "installing: podman"
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q --no-install-recommends podman || return 1
@@ -161,10 +161,10 @@ lt_podman_start() {
 	state="$(_lt_podman_state)"
 	_lt_podman_conf || return 1
 	if _lt_podman_ping; then
-		_lt_plog "reusing podman service on $state/podman.sock"
+		_lt_log "reusing podman service on $state/podman.sock"
 	else
 		rm -f "$state/podman.sock"
-		_lt_plog "starting podman system service in $state (log: $state/podman.log)"
+		_lt_log "starting podman system service in $state (log: $state/podman.log)"
 		# shellcheck disable=SC2016 # expanded by the inner bash
 		setsid --wait nohup bash -c '
 			source "$1"
@@ -176,7 +176,7 @@ lt_podman_start() {
 		deadline=$((SECONDS + 60))
 		until _lt_podman_ping; do
 			if ! kill -0 "$launcher" 2>/dev/null || ((SECONDS >= deadline)); then
-				_lt_plog "podman service did not answer /_ping"
+				_lt_log "podman service did not answer /_ping"
 				tail -n 30 "$state/podman.log" >&2
 				return 1
 			fi
@@ -184,7 +184,7 @@ lt_podman_start() {
 		done
 	fi
 	export PODMAN_HOST="unix://$state/podman.sock"
-	_lt_plog "podman ready, PODMAN_HOST=$PODMAN_HOST"
+	_lt_log "podman ready, PODMAN_HOST=$PODMAN_HOST"
 }
 
 # lt_podman_stop [force]: stop the service if this shell started it (or
@@ -204,7 +204,7 @@ lt_podman_stop() {
 	[[ -d "$state/root" ]] && timeout 60 bash -c 'source "$1"; LT_PODMAN="$2" LT_PODMAN_DRIVER="$3" lt_podman stop --all --time 0' \
 		lt-podman "${BASH_SOURCE[0]}" "$state" "$LT_PODMAN_DRIVER" >/dev/null 2>&1
 	for p in $(_lt_podman_service_pids); do
-		_lt_plog "stopping podman service (pid $p)"
+		_lt_log "stopping podman service (pid $p)"
 		kill -TERM "$p" 2>/dev/null
 	done
 	deadline=$((SECONDS + 15))
@@ -228,20 +228,16 @@ lt_podman_stop() {
 		[[ -z "${conmons[$p]:-}" ]] || continue
 		ppid="$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$p/stat" 2>/dev/null)" || continue
 		if [[ -n "${conmons[$ppid]:-}" ]]; then
-			_lt_plog "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
+			_lt_log "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
 			kill -KILL "$p" 2>/dev/null
 		fi
 	done
 	for p in "${!conmons[@]}"; do
-		_lt_plog "killing conmon (pid $p)"
+		_lt_log "killing conmon (pid $p)"
 		kill -KILL "$p" 2>/dev/null
 	done
 	sleep 0.2
-	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
-		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
-		m="$(printf '%b' "$m")"
-		umount -l -- "$m" 2>/dev/null || _lt_plog "could not unmount $m"
-	done
+	_lt_unmount_below "$state"
 	unset '_LT_PODMAN_STARTED[$state]'
 	return 0
 }
@@ -258,9 +254,9 @@ lt_podman_base_image() {
 			continue
 		fi
 		docker save "$img" | lt_podman load -q >/dev/null || {
-			_lt_plog "podman load of $img failed"
+			_lt_log "podman load of $img failed"
 			return 1
 		}
-		_lt_plog "loaded $img into podman"
+		_lt_log "loaded $img into podman"
 	done
 }

@@ -1,17 +1,14 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -79,18 +76,9 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 		image["Id"].(string): true, "layer-tool-base": true, "layer-tool-base:latest": true,
 	}
 
-	ctr := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", args[0], "-n", "moby"}, args[1:]...)...).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("ctr %s: %v: %s", strings.Join(args[1:], " "), err, out)
-		}
-		return string(out), nil
-	}
 	// state sets doc's State from the task of container id.
 	state := func(doc map[string]any, id string) error {
-		out, err := ctr(args[0], "tasks", "ls")
+		out, err := runCtr(args[0], "moby", "tasks", "ls")
 		if err != nil {
 			return err
 		}
@@ -149,7 +137,7 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 				return
 			}
 			verb := map[string]string{"pause": "pause", "unpause": "resume"}[m[2]]
-			if _, err := ctr(args[0], "tasks", verb, m[1]); err != nil {
+			if _, err := runCtr(args[0], "moby", "tasks", verb, m[1]); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}

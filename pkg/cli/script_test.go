@@ -174,14 +174,12 @@ func daemonProblem() string {
 	}
 	if addr := os.Getenv("CONTAINERD_ADDRESS"); addr != "" {
 		for _, ns := range ctrNamespaces {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			out, err := exec.CommandContext(ctx, "ctr", "-a", addr, "-n", ns, "images", "ls", "-q").CombinedOutput()
-			cancel()
+			out, err := runCtr(addr, ns, "images", "ls", "-q")
 			if err != nil {
-				return fmt.Sprintf("CONTAINERD_ADDRESS=%s does not answer: %v: %s", addr, err, out)
+				return fmt.Sprintf("CONTAINERD_ADDRESS=%s does not answer: %v", addr, err)
 			}
 			for _, img := range requiredImages {
-				if !slices.Contains(strings.Fields(string(out)), "docker.io/library/"+img) {
+				if !slices.Contains(strings.Fields(out), "docker.io/library/"+img) {
 					return fmt.Sprintf("image %s is missing in containerd namespace %s", img, ns)
 				}
 			}
@@ -853,18 +851,22 @@ func cmdCtr(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// runCtr runs ctr against the containerd at addr, in namespace ns, and
+// returns its output.
+func runCtr(addr, ns string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", addr, "-n", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("ctr -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
 // ctrRemoveByPrefix kills and removes the containers (with their tasks and
 // snapshots) whose ids start with prefix in containerd namespace ns.
 func ctrRemoveByPrefix(addr, ns, prefix string) error {
-	ctr := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", addr, "-n", ns}, args...)...).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("ctr -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
-		}
-		return string(out), nil
-	}
+	ctr := func(args ...string) (string, error) { return runCtr(addr, ns, args...) }
 	out, err := ctr("containers", "ls", "-q")
 	if err != nil {
 		return err
