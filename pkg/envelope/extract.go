@@ -3,7 +3,6 @@ package envelope
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
 )
 
@@ -46,6 +44,8 @@ type Extracted struct {
 	Compression Compression
 	// LayerDigest is "sha256:HEX" of layer.tar.
 	LayerDigest string
+	// Entries is the number of layer.tar's entries.
+	Entries int64
 	// Reassembled is "sha256:HEX" of layer.tar as reassembled from the
 	// staged files, when the handler is a Stager.
 	Reassembled string
@@ -56,149 +56,60 @@ type Extracted struct {
 }
 
 // Extract reads an envelope strictly, in one pass: every member in order,
-// each sha256 compared with SHA256SUMS, nothing after the end. Any fault is
-// an error naming the member. The handler sees envelope.json and layer.tar
-// on the way; nothing it made may be trusted unless Extract returns nil.
+// each sha256 compared with SHA256SUMS, nothing after the end. The first
+// fault ends it, as an error naming the member; the rules are Verify's. The
+// handler sees envelope.json and layer.tar on the way; nothing it made may
+// be trusted unless Extract returns nil.
 func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
-	er, err := NewReader(r)
-	if err != nil {
-		return nil, err
+	w := newWalk(strict, h)
+	w.run(ctx, r)
+	if w.first != nil {
+		return nil, w.first
 	}
-	defer er.release()
-	out := &Extracted{Compression: er.Compression}
-	digests := map[string]string{}
-	var sums []byte
-	for i, want := range Members {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		m, err := er.Next()
-		if errors.Is(err, io.EOF) || errors.Is(err, errCut) {
-			return nil, fmt.Errorf("%w: member %s missing", ErrStructure, want)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m.Name != want {
-			return nil, fmt.Errorf("%w: member %d is %q, want %s", ErrStructure, i+1, m.Name, want)
-		}
-		switch m.Name {
-		case MemberEnvelope:
-			if out.Meta, err = readMeta(m); err != nil {
-				return nil, err
-			}
-			if err := h.Meta(ctx, out.Meta); err != nil {
-				return nil, err
-			}
-		case MemberContainer, MemberInfo:
-			data, err := readCapped(m, MaxJSONMember)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrStructure, err)
-			}
-			if err := checkJSON(data); err != nil {
-				return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
-			}
-		case MemberLayer:
-			if m.Size != out.Meta.Layer.Size {
-				return nil, fmt.Errorf("%w: %s: %d bytes, %s says %d", ErrStructure, m.Name, m.Size, MemberEnvelope, out.Meta.Layer.Size)
-			}
-			if out.Reassembled, out.Headers, err = extractLayer(ctx, m, h); err != nil {
-				return nil, err
-			}
-		case MemberTarSplit:
-			if max := maxSplitSize(out.Meta.Layer.Size); m.Size > max {
-				return nil, fmt.Errorf("%w: %s: %d bytes, more than the metadata of a %d-byte layer can take (%d)", ErrStructure, m.Name, m.Size, out.Meta.Layer.Size, max)
-			}
-		case MemberSums:
-			if sums, err = readCapped(m, maxSums); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrStructure, err)
-			}
-		}
-		if _, err := io.Copy(io.Discard, m); err != nil {
-			return nil, err
-		}
-		digests[m.Name] = m.Digest()
-	}
-	if m, err := er.Next(); err == nil {
-		return nil, fmt.Errorf("%w: unexpected member %q after %s", ErrStructure, m.Name, MemberSums)
-	} else if !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if err := er.Close(); err != nil {
-		return nil, err
-	}
-	if err := compareSums(sums, digests); err != nil {
-		return nil, err
-	}
-	out.LayerDigest = "sha256:" + digests[MemberLayer]
-	if out.Reassembled != "" && out.Reassembled != out.LayerDigest {
-		return nil, fmt.Errorf("%s: reassembled %s, read %s: %w", MemberLayer, out.Reassembled, out.LayerDigest, ErrReassembly)
-	}
-	return out, nil
+	return &Extracted{
+		Meta:        w.meta,
+		Compression: w.compression,
+		LayerDigest: "sha256:" + w.digests[MemberLayer],
+		Entries:     w.entries,
+		Reassembled: w.reassembled,
+		Headers:     w.headers,
+	}, nil
 }
 
-// readMeta decodes and checks envelope.json.
-func readMeta(m *Member) (*Meta, error) {
-	data, err := readCapped(m, MaxJSONMember)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStructure, err)
-	}
+// decodeMeta decodes envelope.json.
+func decodeMeta(data []byte) (*Meta, error) {
 	if err := checkJSON(data); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
+		return nil, err
 	}
 	var meta Meta
 	if err := json.Unmarshal(data, &meta); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
-	}
-	if meta.Format != Format {
-		return nil, fmt.Errorf("%w: %s: format %q, this tool reads %q", ErrStructure, m.Name, meta.Format, Format)
-	}
-	if err := checkLayerCounts(meta.Layer); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrStructure, m.Name, err)
+		return nil, err
 	}
 	return &meta, nil
 }
 
-// extractLayer hands layer.tar to the handler. For a Stager, tar-split
-// records the same bytes in its own goroutine and the reassembler rebuilds
-// layer.tar from them and the staged files, in constant memory; it returns
-// the reassembled digest.
-func extractLayer(ctx context.Context, m *Member, h Handler) (digest string, headers [sha256.Size]byte, err error) {
-	st, ok := h.(Stager)
-	if !ok {
-		return "", headers, h.Layer(ctx, m)
+// checkMeta applies the rules of envelope.json: its format, the fields a
+// reader needs, and a layer size and entry count that fit together.
+func checkMeta(m *Meta) error {
+	if m.Format != Format {
+		return fmt.Errorf("format %q, this tool reads %q", m.Format, Format)
 	}
-	re := &reassembler{h: sha256.New(), hdrs: sha256.New(), staged: st.Staged, buf: make([]byte, 1<<20)}
-	// No crc64s: the reassembly's sha256 against layer.tar's decides.
-	putter := newBoundedPutter(m.Size, false)
-	tee, done, err := asm.NewInputTarStreamWithDone(m, re, putter)
-	if err != nil {
-		return "", headers, err
-	}
-	// Closing the tee on an early return stops tar-split's goroutine,
-	// which would otherwise wait on the pipe forever.
-	defer func() {
-		if done != nil {
-			putter.stop.Store(true)
-			tee.Close()
-			<-done
+	for _, f := range []struct {
+		name    string
+		missing bool
+	}{
+		{"created", m.Created.IsZero()},
+		{"container.id", m.Container.ID == ""},
+		{"container.imageId", m.Container.ImageID == ""},
+		{"container.imageLayers", m.Container.ImageLayers == nil},
+		{"host.os", m.Host.OS == ""},
+		{"host.arch", m.Host.Arch == ""},
+	} {
+		if f.missing {
+			return fmt.Errorf("required field %s missing", f.name)
 		}
-	}()
-	if err := h.Layer(ctx, tee); err != nil {
-		return "", headers, err
 	}
-	// The handler stops at the tar's end; tar-split wants the padding too.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return "", headers, fmt.Errorf("%s: %w", MemberLayer, err)
-	}
-	// tar-split's goroutine is done with its last entry only now.
-	tee.Close()
-	if err := <-done; err != nil {
-		return "", headers, fmt.Errorf("%s: %w", MemberLayer, err)
-	}
-	done = nil
-	re.hdrs.Sum(headers[:0])
-	return "sha256:" + hex.EncodeToString(re.h.Sum(nil)), headers, nil
+	return checkLayerCounts(m.Layer)
 }
 
 // reassembler is a tar-split Packer that, instead of storing entries,
