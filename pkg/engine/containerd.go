@@ -237,15 +237,12 @@ func (e *Containerd) ContainerImage(ctx context.Context, c *Container) (string, 
 	if err != nil {
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	onChain := func(layers []string) bool { return chainID(layers) == chain }
-	id, layers, err := e.c.imageConfig(ctx, c.Image, onChain)
+	id, layers, err := e.c.configOnChain(ctx, c.Image, chain)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "", nil, fmt.Errorf("container %s: its image %s is gone from namespace %s: %w", c.Name, c.Image, e.c.ns, ErrNotFound)
 	case err != nil:
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
-	case !onChain(layers):
-		return "", nil, fmt.Errorf("container %s: image %q: %w", c.Name, c.Image, errOtherLayers)
 	}
 	c.ImageID = id
 	return id, layers, nil
@@ -256,7 +253,7 @@ func (e *Containerd) ContainerImage(ctx context.Context, c *Container) (string, 
 // image id (its config's digest, as Docker's classic store has it, or its
 // target's, as Docker 29's containerd store has it).
 func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, error) {
-	_, layers, err := e.c.imageConfig(ctx, ref, nil)
+	_, layers, err := e.c.configForPlatform(ctx, ref)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return layers, err
 	}
@@ -269,7 +266,7 @@ func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, err
 		if full == ref {
 			return nil, err
 		}
-		_, layers, nerr := e.c.imageConfig(ctx, full, nil)
+		_, layers, nerr := e.c.configForPlatform(ctx, full)
 		if errors.Is(nerr, ErrNotFound) {
 			return nil, err
 		}
@@ -280,7 +277,7 @@ func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, err
 		return nil, fmt.Errorf("list images: %w", rpcError{lerr})
 	}
 	for _, img := range list.Images {
-		id, layers, cerr := e.c.imageConfig(ctx, img.Name, nil)
+		id, layers, cerr := e.c.configForPlatform(ctx, img.Name)
 		if cerr == nil && (id == ref || img.Target.GetDigest() == ref) {
 			return layers, nil
 		}

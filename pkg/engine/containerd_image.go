@@ -65,70 +65,148 @@ type descriptor struct {
 	} `json:"platform,omitempty"`
 }
 
-// imageConfig follows image name's target through an index and a manifest
-// to the config, and returns the config's digest (what Docker calls the
-// image id) and rootfs diffIDs. In an index it takes the first manifest
-// that accept approves of (nil: this host's platform).
-func (c *ctrdConn) imageConfig(ctx context.Context, name string, accept func([]string) bool) (string, []string, error) {
+// docKind is what a document on the way from an image's target to its
+// config is.
+type docKind int
+
+const (
+	docIndex docKind = iota // an image index or manifest list
+	docManifest
+	docConfig
+)
+
+// imageDoc is one document on the way from an image's target to its
+// config, decoded as far as the walk needs it.
+type imageDoc struct {
+	kind      docKind
+	manifests []descriptor // an index's
+	config    descriptor   // a manifest's
+	diffIDs   []string     // a config's rootfs
+}
+
+// imageTarget returns the descriptor image name points at: an index, a
+// manifest or (rarely) a config.
+func (c *ctrdConn) imageTarget(ctx context.Context, name string) (descriptor, error) {
 	res, err := imagesapi.NewImagesClient(c.conn).Get(c.ctx(ctx), &imagesapi.GetImageRequest{Name: name})
 	if err != nil {
 		if isNotFound(err) {
-			return "", nil, fmt.Errorf("image %q (namespace %s): %w", name, c.ns, ErrNotFound)
+			return descriptor{}, fmt.Errorf("image %q (namespace %s): %w", name, c.ns, ErrNotFound)
 		}
-		return "", nil, fmt.Errorf("image %q: %w", name, rpcError{err})
+		return descriptor{}, fmt.Errorf("image %q: %w", name, rpcError{err})
 	}
 	t := res.GetImage().GetTarget()
-	return c.resolve(ctx, name, descriptor{MediaType: t.GetMediaType(), Digest: t.GetDigest(), Size: t.GetSize()}, accept, maxIndirections)
+	return descriptor{MediaType: t.GetMediaType(), Digest: t.GetDigest(), Size: t.GetSize()}, nil
 }
 
-// resolve reads d and follows it to a config; hops is how many more
+// configForPlatform follows image name's target to the config of this
+// host's platform, and returns the config's digest (what Docker calls the
+// image id) and rootfs diffIDs: what the name means for a container made
+// here from now on (layer-check's and layer-import's question).
+func (c *ctrdConn) configForPlatform(ctx context.Context, name string) (string, []string, error) {
+	d, err := c.imageTarget(ctx, name)
+	if err != nil {
+		return "", nil, err
+	}
+	return c.followPlatform(ctx, name, d, maxIndirections)
+}
+
+// followPlatform reads d and follows it to a config, taking in an index
+// the manifest for this host's OS and architecture; hops is how many more
 // descriptors it may follow.
-func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accept func([]string) bool, hops int) (string, []string, error) {
+func (c *ctrdConn) followPlatform(ctx context.Context, name string, d descriptor, hops int) (string, []string, error) {
+	doc, err := c.readDoc(ctx, name, d, hops)
+	if err != nil {
+		return "", nil, err
+	}
+	switch doc.kind {
+	case docConfig:
+		return d.Digest, doc.diffIDs, nil
+	case docManifest:
+		return c.followPlatform(ctx, name, doc.config, hops-1)
+	}
+	for _, m := range doc.manifests {
+		if m.Platform != nil && m.Platform.OS == runtime.GOOS && m.Platform.Architecture == runtime.GOARCH {
+			return c.followPlatform(ctx, name, m, hops-1)
+		}
+	}
+	return "", nil, fmt.Errorf("image %q has no manifest for %s/%s", name, runtime.GOOS, runtime.GOARCH)
+}
+
+// configOnChain follows image name's target to the config whose layers
+// have chain ID chain, whatever its platform, and returns the config's
+// digest and rootfs diffIDs: the image a container's snapshot was made
+// from, also when it was pulled for another platform (--platform). A
+// config with other layers is errOtherLayers.
+func (c *ctrdConn) configOnChain(ctx context.Context, name, chain string) (string, []string, error) {
+	d, err := c.imageTarget(ctx, name)
+	if err != nil {
+		return "", nil, err
+	}
+	id, layers, err := c.followChain(ctx, name, d, chain, maxIndirections)
+	if err == nil && chainID(layers) != chain {
+		// A target that is no index: no choice was made by layers.
+		return "", nil, fmt.Errorf("image %q: %w", name, errOtherLayers)
+	}
+	return id, layers, err
+}
+
+// followChain reads d and follows it to a config, taking in an index the
+// first manifest whose layers have chain ID chain; hops is how many more
+// descriptors it may follow.
+func (c *ctrdConn) followChain(ctx context.Context, name string, d descriptor, chain string, hops int) (string, []string, error) {
+	doc, err := c.readDoc(ctx, name, d, hops)
+	if err != nil {
+		return "", nil, err
+	}
+	switch doc.kind {
+	case docConfig:
+		return d.Digest, doc.diffIDs, nil
+	case docManifest:
+		return c.followChain(ctx, name, doc.config, chain, hops-1)
+	}
+	// Another platform's manifest, or an attestation, may be missing from
+	// the content store: skip what is not there, but not what is broken.
+	var firstErr error
+	for _, m := range doc.manifests {
+		id, layers, err := c.followChain(ctx, name, m, chain, hops-1)
+		switch {
+		case err == nil && chainID(layers) == chain:
+			return id, layers, nil
+		case err != nil && !errors.Is(err, errNoBlob) && firstErr == nil:
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", nil, firstErr
+	}
+	return "", nil, fmt.Errorf("image %q: %w", name, errOtherLayers)
+}
+
+// readDoc reads the document d names and decodes it by its media type;
+// hops is how many more descriptors the walk may follow, past d: images
+// nest an index or two at most, and the bound keeps the walk's work
+// bounded on one made to nest them deeper.
+func (c *ctrdConn) readDoc(ctx context.Context, name string, d descriptor, hops int) (imageDoc, error) {
 	if hops < 0 {
-		return "", nil, fmt.Errorf("image %q: more than %d indirections to its config", name, maxIndirections)
+		return imageDoc{}, fmt.Errorf("image %q: more than %d indirections to its config", name, maxIndirections)
 	}
 	blob, err := c.readBlob(ctx, d)
 	if err != nil {
-		return "", nil, fmt.Errorf("image %q: %w", name, err)
+		return imageDoc{}, fmt.Errorf("image %q: %w", name, err)
 	}
 	switch d.MediaType {
 	case mediaOCIIndex, mediaDockerList:
-		var firstErr error
 		var idx struct{ Manifests []descriptor }
 		if err := json.Unmarshal(blob, &idx); err != nil {
-			return "", nil, fmt.Errorf("image %q: index %s: %v", name, d.Digest, err)
+			return imageDoc{}, fmt.Errorf("image %q: index %s: %v", name, d.Digest, err)
 		}
-		for _, m := range idx.Manifests {
-			if accept == nil {
-				if m.Platform != nil && m.Platform.OS == runtime.GOOS && m.Platform.Architecture == runtime.GOARCH {
-					return c.resolve(ctx, name, m, nil, hops-1)
-				}
-				continue
-			}
-			// Another platform's manifest, or an attestation, may be
-			// missing from the content store: skip what is not there,
-			// but not what is broken.
-			id, layers, err := c.resolve(ctx, name, m, accept, hops-1)
-			switch {
-			case err == nil && accept(layers):
-				return id, layers, nil
-			case err != nil && !errors.Is(err, errNoBlob) && firstErr == nil:
-				firstErr = err
-			}
-		}
-		if accept == nil {
-			return "", nil, fmt.Errorf("image %q has no manifest for %s/%s", name, runtime.GOOS, runtime.GOARCH)
-		}
-		if firstErr != nil {
-			return "", nil, firstErr
-		}
-		return "", nil, fmt.Errorf("image %q: %w", name, errOtherLayers)
+		return imageDoc{kind: docIndex, manifests: idx.Manifests}, nil
 	case mediaOCIManifest, mediaDockerManifest:
 		var m struct{ Config descriptor }
 		if err := json.Unmarshal(blob, &m); err != nil {
-			return "", nil, fmt.Errorf("image %q: manifest %s: %v", name, d.Digest, err)
+			return imageDoc{}, fmt.Errorf("image %q: manifest %s: %v", name, d.Digest, err)
 		}
-		return c.resolve(ctx, name, m.Config, accept, hops-1)
+		return imageDoc{kind: docManifest, config: m.Config}, nil
 	case mediaOCIConfig, mediaDockerConfig:
 		var cfg struct {
 			RootFS struct {
@@ -136,11 +214,11 @@ func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accep
 			} `json:"rootfs"`
 		}
 		if err := json.Unmarshal(blob, &cfg); err != nil {
-			return "", nil, fmt.Errorf("image %q: config %s: %v", name, d.Digest, err)
+			return imageDoc{}, fmt.Errorf("image %q: config %s: %v", name, d.Digest, err)
 		}
-		return d.Digest, cfg.RootFS.DiffIDs, nil
+		return imageDoc{kind: docConfig, diffIDs: cfg.RootFS.DiffIDs}, nil
 	}
-	return "", nil, fmt.Errorf("image %q: unknown media type %q", name, d.MediaType)
+	return imageDoc{}, fmt.Errorf("image %q: unknown media type %q", name, d.MediaType)
 }
 
 // readBlob reads the content-store blob d names, up to maxBlob bytes, and

@@ -242,7 +242,7 @@ func TestUpperDir(t *testing.T) {
 	}
 }
 
-func TestImageConfig(t *testing.T) {
+func TestConfigForPlatform(t *testing.T) {
 	f := &fakeContainerd{images: map[string]*types.Descriptor{}, blobs: map[string][]byte{}}
 	manifest := func(diffID string) *types.Descriptor {
 		cfg := f.blob(t, mediaOCIConfig, map[string]any{
@@ -284,7 +284,7 @@ func TestImageConfig(t *testing.T) {
 
 	ctx := context.Background()
 	for _, name := range []string{"plain", "multi", "nested"} {
-		id, layers, err := c.imageConfig(ctx, name, nil)
+		id, layers, err := c.configForPlatform(ctx, name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -299,12 +299,12 @@ func TestImageConfig(t *testing.T) {
 		"nosuch":  `image "nosuch" (namespace ns1): not found`,
 		"deep":    "more than 4 indirections",
 	} {
-		_, _, err := c.imageConfig(ctx, name, nil)
+		_, _, err := c.configForPlatform(ctx, name)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, want)
 		}
 	}
-	if _, _, err := c.imageConfig(ctx, "nosuch", nil); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.configForPlatform(ctx, "nosuch"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing image: %v is not ErrNotFound", err)
 	}
 }
