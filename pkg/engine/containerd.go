@@ -306,12 +306,12 @@ func (e *Containerd) Host(ctx context.Context) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{
-		Engine:        "containerd",
-		OS:            runtime.GOOS,
-		Arch:          runtime.GOARCH,
-		Kernel:        kernel,
-		DockerVersion: ver.Version,
-		Driver:        "no overlayfs snapshotter (" + strings.Join(snapshotters, ", ") + ")",
+		Engine:       "containerd",
+		OS:           runtime.GOOS,
+		Arch:         runtime.GOARCH,
+		Kernel:       kernel,
+		Version:      ver.Version,
+		Snapshotters: snapshotters,
 	}
 	if _, ok := roots[Snapshotter]; ok {
 		h.Driver = Snapshotter

@@ -39,6 +39,9 @@ type fakeContainerd struct {
 	blobs      map[string][]byte // by digest
 	namespaces []string
 	root       string // the overlayfs snapshotter's
+	// plugins, when set, are the snapshotter plugins Introspection lists
+	// instead of the overlayfs one at root.
+	plugins []*introspectionapi.Plugin
 }
 
 func (f *fakeContainerd) ns(ctx context.Context) {
@@ -70,6 +73,9 @@ type (
 )
 
 func (f fakeIntrospection) Plugins(context.Context, *introspectionapi.PluginsRequest) (*introspectionapi.PluginsResponse, error) {
+	if f.plugins != nil {
+		return &introspectionapi.PluginsResponse{Plugins: f.plugins}, nil
+	}
 	return &introspectionapi.PluginsResponse{Plugins: []*introspectionapi.Plugin{
 		{Type: "io.containerd.snapshotter.v1", ID: Snapshotter, Exports: map[string]string{"root": f.root}},
 	}}, nil
@@ -319,6 +325,64 @@ func TestChainID(t *testing.T) {
 	want := "sha256:9932074217c35353d2e03a3f5a86549f7c67bfeb0ba53e23d69f4d4c8f7958f5"
 	if got := chainID([]string{a, b}); got != want {
 		t.Errorf("two layers: %s, want %s", got, want)
+	}
+}
+
+// TestHost: Driver names the overlayfs snapshotter only when it loaded;
+// without it, Snapshotters says what containerd has instead, and
+// DriverDescription gives the envelope's old phrase for that.
+func TestHost(t *testing.T) {
+	snapshotter := func(id string, initErr bool) *introspectionapi.Plugin {
+		p := &introspectionapi.Plugin{Type: "io.containerd.snapshotter.v1", ID: id, Exports: map[string]string{"root": "/var/lib/" + id}}
+		if initErr {
+			p.InitErr = status.New(codes.Unknown, "not here").Proto()
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name         string
+		plugins      []*introspectionapi.Plugin
+		driver       string
+		snapshotters []string
+		description  string
+	}{
+		{
+			name:         "overlayfs",
+			plugins:      []*introspectionapi.Plugin{snapshotter("native", false), snapshotter(Snapshotter, false)},
+			driver:       Snapshotter,
+			snapshotters: []string{"native", Snapshotter},
+			description:  Snapshotter,
+		},
+		{
+			name:         "no overlayfs",
+			plugins:      []*introspectionapi.Plugin{snapshotter("native", false), snapshotter("btrfs", false), snapshotter(Snapshotter, true)},
+			snapshotters: []string{"btrfs", "native"},
+			description:  "no overlayfs snapshotter (btrfs, native)",
+		},
+		{
+			name:        "none",
+			plugins:     []*introspectionapi.Plugin{},
+			description: "no overlayfs snapshotter ()",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Containerd{c: serveFake(t, &fakeContainerd{plugins: tc.plugins})}
+			h, err := e.Host(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Engine != "containerd" || h.Version != "fake" || h.Driver != tc.driver || !slices.Equal(h.Snapshotters, tc.snapshotters) {
+				t.Errorf("got engine %q, version %q, driver %q, snapshotters %q; want containerd, fake, %q, %q",
+					h.Engine, h.Version, h.Driver, h.Snapshotters, tc.driver, tc.snapshotters)
+			}
+			if got := h.DriverDescription(); got != tc.description {
+				t.Errorf("DriverDescription() = %q, want %q", got, tc.description)
+			}
+		})
+	}
+	// Docker's and Podman's driver is their own word, even when empty.
+	if got := (&Host{Engine: "docker", Driver: "vfs"}).DriverDescription(); got != "vfs" {
+		t.Errorf("docker: DriverDescription() = %q, want vfs", got)
 	}
 }
 
