@@ -190,7 +190,7 @@ func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks, eopts e
 			case !engine.Overlay(meta.Container.StorageDriver):
 				rep.Add(n, envelope.Fail, "the layer comes from storage driver %q, not overlay2, overlay or overlayfs (--skip-storage)", meta.Container.StorageDriver)
 			case !engine.Overlay(host.Driver):
-				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2, overlay or overlayfs (--skip-storage)", host.Driver)
+				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2, overlay or overlayfs (--skip-storage)", host.DriverDescription())
 			default:
 				rep.Add(n, envelope.Pass, "%s here, %s at the source: the same on-disk format", host.Driver, meta.Container.StorageDriver)
 			}

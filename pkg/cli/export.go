@@ -227,8 +227,8 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 			},
 			Host: envelope.Host{
 				Engine: host.Engine, OS: host.OS, Arch: host.Arch, Kernel: host.Kernel,
-				DockerVersion: host.DockerVersion, APIVersion: host.APIVersion,
-				StorageDriver: host.Driver,
+				DockerVersion: host.Version, APIVersion: host.APIVersion,
+				StorageDriver: host.DriverDescription(),
 			},
 			Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries},
 		},

@@ -1,397 +1,29 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
-	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
-	introspectionapi "github.com/containerd/containerd/api/services/introspection/v1"
-	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/distribution/reference"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// Snapshotter is the containerd snapshotter whose snapshots are overlayfs
-// upper dirs.
-const Snapshotter = "overlayfs"
-
-// DefaultNamespace is the containerd namespace used when none is given,
-// as ctr and nerdctl do.
-const DefaultNamespace = "default"
-
 // nerdctlName is the label nerdctl keeps a container's name in.
 const nerdctlName = "nerdctl/name"
-
-// maxBlob bounds an image index, manifest or config read from containerd's
-// content store.
-const maxBlob = 4 << 20
-
-// rpcError is an error of containerd's API: it reads as containerd's
-// message and unwraps to the gRPC status error (status.Code works on it).
-type rpcError struct{ err error }
-
-func (e rpcError) Error() string { return status.Convert(e.err).Message() }
-func (e rpcError) Unwrap() error { return e.err }
-
-func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
-
-// ctrdConn is a gRPC connection to containerd with a namespace: the
-// services of containerd's API module (github.com/containerd/containerd/api),
-// not containerd's full client.
-type ctrdConn struct {
-	conn *grpc.ClientConn
-	addr string
-	ns   string
-	// roots are the snapshotters' root dirs, as containerd exports them;
-	// a snapshot's upper dir must be one of theirs.
-	roots map[string]string
-}
-
-// dialContainerd connects to the containerd socket addr and checks that
-// it answers. The process answering must run as root or as us (checked on
-// every connection, by SO_PEERCRED): whoever answers says which directory
-// an import replaces.
-func dialContainerd(ctx context.Context, addr, ns string) (*ctrdConn, error) {
-	path := strings.TrimPrefix(addr, "unix://")
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	if err := isSocket(path); err != nil {
-		return nil, fmt.Errorf("%w containerd at %s: %v", ErrUnreachable, path, err)
-	}
-	conn, err := grpc.NewClient("unix://"+path,
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return dialTrusted(ctx, path) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
-	if err != nil {
-		return nil, fmt.Errorf("containerd client: %w", err)
-	}
-	c := &ctrdConn{conn: conn, addr: path, ns: ns}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := versionapi.NewVersionClient(conn).Version(pctx, &emptypb.Empty{}); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("%w containerd at %s: %w", ErrUnreachable, path, rpcError{err})
-	}
-	return c, nil
-}
-
-func (c *ctrdConn) Close() error { return c.conn.Close() }
-
-// ctx carries the namespace, as containerd's services want it.
-func (c *ctrdConn) ctx(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "containerd-namespace", c.ns)
-}
-
-// snapshotters lists the snapshotter plugins that loaded, with their root
-// dirs.
-func (c *ctrdConn) snapshotters(ctx context.Context) (map[string]string, error) {
-	if c.roots != nil {
-		return c.roots, nil
-	}
-	res, err := introspectionapi.NewIntrospectionClient(c.conn).Plugins(ctx,
-		&introspectionapi.PluginsRequest{Filters: []string{"type==io.containerd.snapshotter.v1"}})
-	if err != nil {
-		return nil, fmt.Errorf("containerd plugins: %w", rpcError{err})
-	}
-	c.roots = map[string]string{}
-	for _, p := range res.Plugins {
-		if p.InitErr == nil {
-			c.roots[p.ID] = p.Exports["root"]
-		}
-	}
-	return c.roots, nil
-}
-
-// upperDir asks the snapshot service how snapshot key would be mounted
-// and returns the read-write directory: overlay's upperdir= option, or the
-// source of the bind mount of a snapshot without parents. userxattr tells
-// whether overlay keeps its attributes in user.overlay.*.
-func (c *ctrdConn) upperDir(ctx context.Context, snapshotter, key string) (upper string, userxattr bool, err error) {
-	res, err := snapshotsapi.NewSnapshotsClient(c.conn).Mounts(c.ctx(ctx), &snapshotsapi.MountsRequest{Snapshotter: snapshotter, Key: key})
-	if err != nil {
-		if isNotFound(err) {
-			return "", false, fmt.Errorf("snapshot %q (%s, namespace %s): %w", key, snapshotter, c.ns, ErrNoSnapshot)
-		}
-		return "", false, fmt.Errorf("mounts of snapshot %q: %w", key, rpcError{err})
-	}
-	if len(res.Mounts) != 1 {
-		return "", false, fmt.Errorf("snapshot %q: want one mount, containerd gives %d", key, len(res.Mounts))
-	}
-	m := res.Mounts[0]
-	switch m.Type {
-	case "overlay":
-		for _, o := range m.Options {
-			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
-				upper = v
-			}
-			if o == "userxattr" {
-				userxattr = true
-			}
-		}
-		if upper == "" {
-			return "", false, fmt.Errorf("snapshot %q is not writable (no upperdir in its overlay mount)", key)
-		}
-	case "bind":
-		for _, o := range m.Options {
-			if o == "ro" {
-				return "", false, fmt.Errorf("snapshot %q is not writable (a read-only bind mount)", key)
-			}
-		}
-		upper = m.Source
-	default:
-		return "", false, fmt.Errorf("snapshot %q: mount type %q is not overlay", key, m.Type)
-	}
-	roots, err := c.snapshotters(ctx)
-	if err != nil {
-		return "", false, err
-	}
-	if err := inSnapshotRoot(roots[snapshotter], upper); err != nil {
-		return "", false, fmt.Errorf("snapshot %q: %w", key, err)
-	}
-	return upper, userxattr, nil
-}
-
-// inSnapshotRoot checks that upper is ROOT/snapshots/N/fs, as containerd's
-// overlayfs snapshotter lays snapshots out, with no symlink below ROOT: an
-// import replaces upper, and nothing a socket says may point it elsewhere.
-func inSnapshotRoot(root, upper string) error {
-	if root == "" {
-		return fmt.Errorf("containerd does not say where the snapshotter keeps its snapshots")
-	}
-	if !filepath.IsAbs(root) {
-		return fmt.Errorf("the snapshotter's root %q is not absolute", root)
-	}
-	rel, err := filepath.Rel(root, upper)
-	parts := strings.Split(rel, "/")
-	if err != nil || !filepath.IsAbs(upper) || filepath.Clean(upper) != upper || len(parts) != 3 ||
-		parts[0] != "snapshots" || parts[2] != "fs" || strings.Trim(parts[1], "0123456789") != "" || parts[1] == "" {
-		return fmt.Errorf("upper dir %s is not a snapshot under the snapshotter's root %s", upper, root)
-	}
-	dir := root
-	for _, p := range parts {
-		dir = filepath.Join(dir, p)
-		fi, err := os.Lstat(dir)
-		if err != nil {
-			return fmt.Errorf("upper dir %s: %w", upper, err)
-		}
-		if fi.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("upper dir %s: %s is a symlink", upper, dir)
-		}
-		if !fi.IsDir() {
-			return fmt.Errorf("upper dir %s: %s is not a directory", upper, dir)
-		}
-	}
-	return nil
-}
-
-// layerChain returns the chain ID of the committed layers that snapshot
-// key sits on: its parent's name, past Docker's <id>-init layer.
-func (c *ctrdConn) layerChain(ctx context.Context, snapshotter, key string) (string, error) {
-	sc := snapshotsapi.NewSnapshotsClient(c.conn)
-	for range 2 {
-		res, err := sc.Stat(c.ctx(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: snapshotter, Key: key})
-		if err != nil {
-			return "", fmt.Errorf("snapshot %q: %w", key, rpcError{err})
-		}
-		key = res.GetInfo().GetParent()
-		if !strings.HasSuffix(key, "-init") {
-			break
-		}
-	}
-	return key, nil
-}
-
-// chainID is the OCI chain ID of a list of diffIDs: the name containerd
-// gives the committed snapshot of those layers.
-func chainID(diffIDs []string) string {
-	var id string
-	for i, d := range diffIDs {
-		if i == 0 {
-			id = d
-			continue
-		}
-		sum := sha256.Sum256([]byte(id + " " + d))
-		id = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	return id
-}
-
-var (
-	// errNoBlob: the content store does not hold a blob (another
-	// platform's manifest, say).
-	errNoBlob = errors.New("not in the content store")
-	// errOtherLayers: the image's layers are not those the container's
-	// snapshot sits on.
-	errOtherLayers = errors.New("its layers are not the ones the container's snapshot sits on (a tag moved since, or another platform?)")
-)
-
-// Media types of what an image's target can point at.
-const (
-	mediaOCIIndex       = "application/vnd.oci.image.index.v1+json"
-	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
-	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaOCIConfig      = "application/vnd.oci.image.config.v1+json"
-	mediaDockerConfig   = "application/vnd.docker.container.image.v1+json"
-	maxIndirections     = 4
-)
-
-type descriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
-	Platform  *struct {
-		OS           string `json:"os"`
-		Architecture string `json:"architecture"`
-	} `json:"platform,omitempty"`
-}
-
-// imageConfig follows image name's target through an index and a manifest
-// to the config, and returns the config's digest (what Docker calls the
-// image id) and rootfs diffIDs. In an index it takes the first manifest
-// that accept approves of (nil: this host's platform).
-func (c *ctrdConn) imageConfig(ctx context.Context, name string, accept func([]string) bool) (string, []string, error) {
-	res, err := imagesapi.NewImagesClient(c.conn).Get(c.ctx(ctx), &imagesapi.GetImageRequest{Name: name})
-	if err != nil {
-		if isNotFound(err) {
-			return "", nil, fmt.Errorf("image %q (namespace %s): %w", name, c.ns, ErrNotFound)
-		}
-		return "", nil, fmt.Errorf("image %q: %w", name, rpcError{err})
-	}
-	t := res.GetImage().GetTarget()
-	return c.resolve(ctx, name, descriptor{MediaType: t.GetMediaType(), Digest: t.GetDigest(), Size: t.GetSize()}, accept, maxIndirections)
-}
-
-// resolve reads d and follows it to a config; hops is how many more
-// descriptors it may follow.
-func (c *ctrdConn) resolve(ctx context.Context, name string, d descriptor, accept func([]string) bool, hops int) (string, []string, error) {
-	if hops < 0 {
-		return "", nil, fmt.Errorf("image %q: more than %d indirections to its config", name, maxIndirections)
-	}
-	blob, err := c.readBlob(ctx, d)
-	if err != nil {
-		return "", nil, fmt.Errorf("image %q: %w", name, err)
-	}
-	switch d.MediaType {
-	case mediaOCIIndex, mediaDockerList:
-		var firstErr error
-		var idx struct{ Manifests []descriptor }
-		if err := json.Unmarshal(blob, &idx); err != nil {
-			return "", nil, fmt.Errorf("image %q: index %s: %v", name, d.Digest, err)
-		}
-		for _, m := range idx.Manifests {
-			if accept == nil {
-				if m.Platform != nil && m.Platform.OS == runtime.GOOS && m.Platform.Architecture == runtime.GOARCH {
-					return c.resolve(ctx, name, m, nil, hops-1)
-				}
-				continue
-			}
-			// Another platform's manifest, or an attestation, may be
-			// missing from the content store: skip what is not there,
-			// but not what is broken.
-			id, layers, err := c.resolve(ctx, name, m, accept, hops-1)
-			switch {
-			case err == nil && accept(layers):
-				return id, layers, nil
-			case err != nil && !errors.Is(err, errNoBlob) && firstErr == nil:
-				firstErr = err
-			}
-		}
-		if accept == nil {
-			return "", nil, fmt.Errorf("image %q has no manifest for %s/%s", name, runtime.GOOS, runtime.GOARCH)
-		}
-		if firstErr != nil {
-			return "", nil, firstErr
-		}
-		return "", nil, fmt.Errorf("image %q: %w", name, errOtherLayers)
-	case mediaOCIManifest, mediaDockerManifest:
-		var m struct{ Config descriptor }
-		if err := json.Unmarshal(blob, &m); err != nil {
-			return "", nil, fmt.Errorf("image %q: manifest %s: %v", name, d.Digest, err)
-		}
-		return c.resolve(ctx, name, m.Config, accept, hops-1)
-	case mediaOCIConfig, mediaDockerConfig:
-		var cfg struct {
-			RootFS struct {
-				DiffIDs []string `json:"diff_ids"`
-			} `json:"rootfs"`
-		}
-		if err := json.Unmarshal(blob, &cfg); err != nil {
-			return "", nil, fmt.Errorf("image %q: config %s: %v", name, d.Digest, err)
-		}
-		return d.Digest, cfg.RootFS.DiffIDs, nil
-	}
-	return "", nil, fmt.Errorf("image %q: unknown media type %q", name, d.MediaType)
-}
-
-// readBlob reads the content-store blob d names, up to maxBlob bytes, and
-// checks its sha256.
-func (c *ctrdConn) readBlob(ctx context.Context, d descriptor) ([]byte, error) {
-	want, ok := strings.CutPrefix(d.Digest, "sha256:")
-	if !ok {
-		return nil, fmt.Errorf("blob %s: not a sha256 digest", d.Digest)
-	}
-	if d.Size < 0 || d.Size > maxBlob {
-		return nil, fmt.Errorf("blob %s: size %d is not between 0 and %d", d.Digest, d.Size, maxBlob)
-	}
-	ctx, cancel := context.WithCancel(c.ctx(ctx))
-	defer cancel()
-	stream, err := contentapi.NewContentClient(c.conn).Read(ctx, &contentapi.ReadContentRequest{Digest: d.Digest})
-	if isNotFound(err) {
-		return nil, fmt.Errorf("read blob %s: %w", d.Digest, errNoBlob)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read blob %s: %w", d.Digest, rpcError{err})
-	}
-	var buf bytes.Buffer
-	for {
-		res, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if isNotFound(err) {
-			return nil, fmt.Errorf("read blob %s: %w", d.Digest, errNoBlob)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read blob %s: %w", d.Digest, rpcError{err})
-		}
-		if int64(buf.Len()+len(res.Data)) > d.Size {
-			return nil, fmt.Errorf("blob %s: more than its %d bytes", d.Digest, d.Size)
-		}
-		buf.Write(res.Data)
-	}
-	if int64(buf.Len()) != d.Size {
-		return nil, fmt.Errorf("blob %s: %d bytes, its descriptor says %d", d.Digest, buf.Len(), d.Size)
-	}
-	if sum := sha256.Sum256(buf.Bytes()); hex.EncodeToString(sum[:]) != want {
-		return nil, fmt.Errorf("blob %s: content has another digest", d.Digest)
-	}
-	return buf.Bytes(), nil
-}
 
 // Containerd is containerd's API, used directly: the containers nerdctl
 // or ctr create, in one namespace.
@@ -605,15 +237,12 @@ func (e *Containerd) ContainerImage(ctx context.Context, c *Container) (string, 
 	if err != nil {
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	onChain := func(layers []string) bool { return chainID(layers) == chain }
-	id, layers, err := e.c.imageConfig(ctx, c.Image, onChain)
+	id, layers, err := e.c.configOnChain(ctx, c.Image, chain)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "", nil, fmt.Errorf("container %s: its image %s is gone from namespace %s: %w", c.Name, c.Image, e.c.ns, ErrNotFound)
 	case err != nil:
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
-	case !onChain(layers):
-		return "", nil, fmt.Errorf("container %s: image %q: %w", c.Name, c.Image, errOtherLayers)
 	}
 	c.ImageID = id
 	return id, layers, nil
@@ -624,7 +253,7 @@ func (e *Containerd) ContainerImage(ctx context.Context, c *Container) (string, 
 // image id (its config's digest, as Docker's classic store has it, or its
 // target's, as Docker 29's containerd store has it).
 func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, error) {
-	_, layers, err := e.c.imageConfig(ctx, ref, nil)
+	_, layers, err := e.c.configForPlatform(ctx, ref)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return layers, err
 	}
@@ -637,7 +266,7 @@ func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, err
 		if full == ref {
 			return nil, err
 		}
-		_, layers, nerr := e.c.imageConfig(ctx, full, nil)
+		_, layers, nerr := e.c.configForPlatform(ctx, full)
 		if errors.Is(nerr, ErrNotFound) {
 			return nil, err
 		}
@@ -648,7 +277,7 @@ func (e *Containerd) ImageLayers(ctx context.Context, ref string) ([]string, err
 		return nil, fmt.Errorf("list images: %w", rpcError{lerr})
 	}
 	for _, img := range list.Images {
-		id, layers, cerr := e.c.imageConfig(ctx, img.Name, nil)
+		id, layers, cerr := e.c.configForPlatform(ctx, img.Name)
 		if cerr == nil && (id == ref || img.Target.GetDigest() == ref) {
 			return layers, nil
 		}
@@ -677,12 +306,12 @@ func (e *Containerd) Host(ctx context.Context) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{
-		Engine:        "containerd",
-		OS:            runtime.GOOS,
-		Arch:          runtime.GOARCH,
-		Kernel:        kernel,
-		DockerVersion: ver.Version,
-		Driver:        "no overlayfs snapshotter (" + strings.Join(snapshotters, ", ") + ")",
+		Engine:       "containerd",
+		OS:           runtime.GOOS,
+		Arch:         runtime.GOARCH,
+		Kernel:       kernel,
+		Version:      ver.Version,
+		Snapshotters: snapshotters,
 	}
 	if _, ok := roots[Snapshotter]; ok {
 		h.Driver = Snapshotter

@@ -20,7 +20,6 @@ import (
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -40,6 +39,9 @@ type fakeContainerd struct {
 	blobs      map[string][]byte // by digest
 	namespaces []string
 	root       string // the overlayfs snapshotter's
+	// plugins, when set, are the snapshotter plugins Introspection lists
+	// instead of the overlayfs one at root.
+	plugins []*introspectionapi.Plugin
 }
 
 func (f *fakeContainerd) ns(ctx context.Context) {
@@ -71,6 +73,9 @@ type (
 )
 
 func (f fakeIntrospection) Plugins(context.Context, *introspectionapi.PluginsRequest) (*introspectionapi.PluginsResponse, error) {
+	if f.plugins != nil {
+		return &introspectionapi.PluginsResponse{Plugins: f.plugins}, nil
+	}
 	return &introspectionapi.PluginsResponse{Plugins: []*introspectionapi.Plugin{
 		{Type: "io.containerd.snapshotter.v1", ID: Snapshotter, Exports: map[string]string{"root": f.root}},
 	}}, nil
@@ -243,7 +248,7 @@ func TestUpperDir(t *testing.T) {
 	}
 }
 
-func TestImageConfig(t *testing.T) {
+func TestConfigForPlatform(t *testing.T) {
 	f := &fakeContainerd{images: map[string]*types.Descriptor{}, blobs: map[string][]byte{}}
 	manifest := func(diffID string) *types.Descriptor {
 		cfg := f.blob(t, mediaOCIConfig, map[string]any{
@@ -285,7 +290,7 @@ func TestImageConfig(t *testing.T) {
 
 	ctx := context.Background()
 	for _, name := range []string{"plain", "multi", "nested"} {
-		id, layers, err := c.imageConfig(ctx, name, nil)
+		id, layers, err := c.configForPlatform(ctx, name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -300,12 +305,12 @@ func TestImageConfig(t *testing.T) {
 		"nosuch":  `image "nosuch" (namespace ns1): not found`,
 		"deep":    "more than 4 indirections",
 	} {
-		_, _, err := c.imageConfig(ctx, name, nil)
+		_, _, err := c.configForPlatform(ctx, name)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, want)
 		}
 	}
-	if _, _, err := c.imageConfig(ctx, "nosuch", nil); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.configForPlatform(ctx, "nosuch"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing image: %v is not ErrNotFound", err)
 	}
 }
@@ -320,6 +325,64 @@ func TestChainID(t *testing.T) {
 	want := "sha256:9932074217c35353d2e03a3f5a86549f7c67bfeb0ba53e23d69f4d4c8f7958f5"
 	if got := chainID([]string{a, b}); got != want {
 		t.Errorf("two layers: %s, want %s", got, want)
+	}
+}
+
+// TestHost: Driver names the overlayfs snapshotter only when it loaded;
+// without it, Snapshotters says what containerd has instead, and
+// DriverDescription gives the envelope's old phrase for that.
+func TestHost(t *testing.T) {
+	snapshotter := func(id string, initErr bool) *introspectionapi.Plugin {
+		p := &introspectionapi.Plugin{Type: "io.containerd.snapshotter.v1", ID: id, Exports: map[string]string{"root": "/var/lib/" + id}}
+		if initErr {
+			p.InitErr = status.New(codes.Unknown, "not here").Proto()
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name         string
+		plugins      []*introspectionapi.Plugin
+		driver       string
+		snapshotters []string
+		description  string
+	}{
+		{
+			name:         "overlayfs",
+			plugins:      []*introspectionapi.Plugin{snapshotter("native", false), snapshotter(Snapshotter, false)},
+			driver:       Snapshotter,
+			snapshotters: []string{"native", Snapshotter},
+			description:  Snapshotter,
+		},
+		{
+			name:         "no overlayfs",
+			plugins:      []*introspectionapi.Plugin{snapshotter("native", false), snapshotter("btrfs", false), snapshotter(Snapshotter, true)},
+			snapshotters: []string{"btrfs", "native"},
+			description:  "no overlayfs snapshotter (btrfs, native)",
+		},
+		{
+			name:        "none",
+			plugins:     []*introspectionapi.Plugin{},
+			description: "no overlayfs snapshotter ()",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Containerd{c: serveFake(t, &fakeContainerd{plugins: tc.plugins})}
+			h, err := e.Host(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Engine != "containerd" || h.Version != "fake" || h.Driver != tc.driver || !slices.Equal(h.Snapshotters, tc.snapshotters) {
+				t.Errorf("got engine %q, version %q, driver %q, snapshotters %q; want containerd, fake, %q, %q",
+					h.Engine, h.Version, h.Driver, h.Snapshotters, tc.driver, tc.snapshotters)
+			}
+			if got := h.DriverDescription(); got != tc.description {
+				t.Errorf("DriverDescription() = %q, want %q", got, tc.description)
+			}
+		})
+	}
+	// Docker's and Podman's driver is their own word, even when empty.
+	if got := (&Host{Engine: "docker", Driver: "vfs"}).DriverDescription(); got != "vfs" {
+		t.Errorf("docker: DriverDescription() = %q, want vfs", got)
 	}
 }
 
@@ -394,39 +457,5 @@ func TestContainerImage(t *testing.T) {
 	}
 	if _, err := e.ImageLayers(ctx, "sha256:"+strings.Repeat("9", 64)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown digest: %v is not ErrNotFound", err)
-	}
-}
-
-// TestDialTrusted: a socket whose listener runs as another user is not
-// believed. The test listens as nobody (effective uid 65534, the saved
-// uid keeping root to come back), so it needs root.
-func TestDialTrusted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to listen as another user")
-	}
-	// A dir nobody may bind in (t.TempDir's parent is root's alone).
-	dir, err := os.MkdirTemp("", "dialtrusted-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "other.sock")
-	if err := unix.Setresuid(-1, 65534, 0); err != nil {
-		t.Fatal(err)
-	}
-	ln, lerr := net.Listen("unix", sock)
-	if err := unix.Setresuid(-1, 0, -1); err != nil {
-		t.Fatal(err) // cannot go on as the wrong user
-	}
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	defer ln.Close()
-	_, err = dialContainerd(context.Background(), sock, "ns1")
-	if err == nil || !strings.Contains(err.Error(), "runs as uid 65534, neither root nor us") {
-		t.Fatalf("dial a socket nobody listens on: %v", err)
 	}
 }

@@ -221,13 +221,13 @@ func (e *Docker) Host(ctx context.Context) (*Host, error) {
 		}
 	}
 	h := &Host{
-		Engine:        engineName,
-		OS:            ver.Os,
-		Arch:          ver.Arch,
-		Kernel:        info.Info.KernelVersion,
-		DockerVersion: ver.Version,
-		APIVersion:    ver.APIVersion,
-		Driver:        info.Info.Driver,
+		Engine:     engineName,
+		OS:         ver.Os,
+		Arch:       ver.Arch,
+		Kernel:     info.Info.KernelVersion,
+		Version:    ver.Version,
+		APIVersion: ver.APIVersion,
+		Driver:     info.Info.Driver,
 	}
 	for _, kv := range info.Info.DriverStatus {
 		if kv[0] == "userxattr" && kv[1] == "true" {

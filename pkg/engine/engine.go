@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -163,13 +164,32 @@ type Host struct {
 	OS, Arch, Kernel string
 	// Engine is "docker", "podman" or "containerd".
 	Engine string
-	// DockerVersion is the engine's version.
-	DockerVersion string
-	APIVersion    string
-	Driver        string
+	// Version is the engine's version: Docker's, Podman's or containerd's.
+	Version string
+	// APIVersion is the Docker-compatible API version negotiated (empty
+	// for containerd).
+	APIVersion string
+	// Driver is the daemon's storage driver (Docker, Podman) or, for
+	// containerd, Snapshotter when that plugin loaded; empty when
+	// containerd has no overlayfs snapshotter.
+	Driver string
+	// Snapshotters are the snapshotter plugins containerd loaded, sorted
+	// (containerd only): what it has instead, when Driver is empty.
+	Snapshotters []string
 	// UserXattr: overlay2 keeps its attributes in user.overlay.*.
 	UserXattr bool
 	// Info is the /info document without credentials or volatile counters
 	// (for containerd, a description of the daemon).
 	Info json.RawMessage
+}
+
+// DriverDescription is Driver, or for a containerd without the overlayfs
+// snapshotter a phrase that says so and names the snapshotters it has:
+// what an envelope records as the host's storage driver, and what a
+// message quotes, so that both say why there is no layer to read.
+func (h *Host) DriverDescription() string {
+	if h.Engine == "containerd" && h.Driver == "" {
+		return "no overlayfs snapshotter (" + strings.Join(h.Snapshotters, ", ") + ")"
+	}
+	return h.Driver
 }
