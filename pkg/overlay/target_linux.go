@@ -15,16 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Errors of replacing an upper directory.
-var (
-	// ErrBusy: another import holds the layer's lock.
-	ErrBusy = errors.New("another import of this container is running")
-	// ErrMounted: the overlay that uses the upper directory is mounted.
-	ErrMounted = errors.New("the container's overlay is mounted")
-	// ErrNoBackup: there is no backup to roll back to.
-	ErrNoBackup = errors.New("no backup to roll back to")
-)
-
 // Names beside the upper directory. Docker keeps an upper dir as
 // overlay2/<id>/diff; staging dirs, backups and the journal go in
 // overlay2/<id>/, on the same file system, so renames are atomic, and
@@ -313,12 +303,6 @@ func (t *Target) recover() error {
 		}
 	}
 	return nil
-}
-
-// Backup is a kept upper directory.
-type Backup struct {
-	Path string
-	Time time.Time
 }
 
 // Backups lists the kept upper directories, oldest first.
