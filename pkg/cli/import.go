@@ -13,6 +13,7 @@ import (
 
 	"github.com/layer-tool/layer-tool/pkg/engine"
 	"github.com/layer-tool/layer-tool/pkg/envelope"
+	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 	"golang.org/x/sys/unix"
 )
@@ -155,7 +156,6 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	for _, msg := range t.Recovered {
 		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
 	}
-	t.Failpoint = failpoint()
 	switch {
 	case f.listBackups:
 		return listBackups(t, s)
@@ -271,22 +271,6 @@ func gateImport(ctx context.Context, eng engine.Engine, c *engine.Container, hos
 	return nil
 }
 
-// failpoint returns a hook that kills this process with SIGKILL at the
-// point named by LAYER_TOOL_KILL_AT, if any: how the tests prove that a
-// run killed at that point loses nothing. Not for production use.
-func failpoint() func(string) {
-	at := os.Getenv("LAYER_TOOL_KILL_AT")
-	if at == "" {
-		return nil
-	}
-	return func(point string) {
-		if point == at {
-			unix.Kill(os.Getpid(), unix.SIGKILL)
-			select {}
-		}
-	}
-}
-
 func listBackups(t *overlay.Target, s Streams) error {
 	backups, err := t.Backups()
 	if err != nil {
@@ -355,9 +339,7 @@ func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 // Layer extracts layer.tar into the staging directory, announcing each
 // file with contents to Staged once it is written.
 func (im *importer) Layer(ctx context.Context, r io.Reader) error {
-	if im.target.Failpoint != nil {
-		r = &killAfter{r: r, n: 64 << 10, kill: func() { im.target.Failpoint("extract") }}
-	}
+	r = &killAfter{r: r, n: 64 << 10, kill: func() { failpoint.Hit("extract") }}
 	defer close(im.written)
 	opts := im.opts
 	opts.Applied = func(hdr *tar.Header) {

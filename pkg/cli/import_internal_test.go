@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/layer-tool/layer-tool/pkg/envelope"
+	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 )
 
@@ -507,7 +508,7 @@ func TestReplaceLayerTamperedStaging(t *testing.T) {
 			lo := newLayout(t, "")
 			var tamperErr error
 			done := false
-			lo.tg.Failpoint = func(point string) {
+			defer failpoint.Set(func(point string) {
 				if point != "extract" || done {
 					return
 				}
@@ -519,7 +520,7 @@ func TestReplaceLayerTamperedStaging(t *testing.T) {
 					}
 				}
 				tamperErr = errors.New("no staging dir")
-			}
+			})()
 			_, err := replace(context.Background(), lo, bytes.NewReader(env), true)
 			must(t, tamperErr)
 			if !done {
@@ -544,12 +545,12 @@ func TestReplaceLayerSwapFails(t *testing.T) {
 			lo := newLayout(t, "")
 			moved := lo.upper + ".moved"
 			done := false
-			lo.tg.Failpoint = func(p string) {
+			defer failpoint.Set(func(p string) {
 				if p == point && !done {
 					done = true
 					must(t, os.Rename(lo.upper, moved))
 				}
-			}
+			})()
 			_, err := replace(context.Background(), lo, bytes.NewReader(env), true)
 			if err == nil {
 				t.Fatal("import without an upper dir succeeded")
@@ -784,11 +785,11 @@ func TestReplaceLayerKilled(t *testing.T) {
 		for _, keep := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/keep=%v", point, keep), func(t *testing.T) {
 				lo := newLayout(t, "")
-				lo.tg.Failpoint = func(p string) {
+				defer failpoint.Set(func(p string) {
 					if p == point {
 						panic(killed{p})
 					}
-				}
+				})()
 				func() {
 					defer func() {
 						if r := recover(); r != nil && r != (killed{point}) {

@@ -88,6 +88,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/layer-tool/layer-tool/pkg/cli"
+	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
 )
 
 // The images scripts/lib.sh builds; the scripts use them.
@@ -96,6 +97,9 @@ var requiredImages = []string{"layer-tool-base:latest", "layer-tool-other:latest
 func TestMain(m *testing.M) {
 	cmd := func(name string) func() {
 		return func() { os.Exit(cli.Run(name)) }
+	}
+	if at := os.Getenv("LAYER_TOOL_KILL_AT"); at != "" {
+		failpoint.Set(failpoint.KillAt(at))
 	}
 	testscript.Main(m, map[string]func(){
 		"layer-export": cmd("layer-export"),

@@ -4,24 +4,26 @@ package overlay
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 )
 
-// Apply is only implemented on Linux.
+// Apply fails: it makes whiteout devices and overlay xattrs, with
+// openat2, which only Linux has.
 func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Stats, error) {
-	return Stats{}, errors.New("apply layer: only Linux has overlay2")
+	return Stats{}, needLinux("apply layer to " + dir)
 }
 
-// Root is only implemented on Linux.
+// Root is a directory kept open to open files beneath it. Only Linux has
+// one: elsewhere OpenRoot fails and no Root exists.
 type Root struct{}
 
-// OpenRoot is only implemented on Linux.
-func OpenRoot(dir string) (*Root, error) { return nil, errors.New("open root: only on Linux") }
+// OpenRoot fails: Root relies on openat2(RESOLVE_BENEATH), which only
+// Linux has.
+func OpenRoot(dir string) (*Root, error) { return nil, needLinux("open " + dir) }
 
-// Open is only implemented on Linux.
-func (r *Root) Open(name string) (*os.File, error) { return nil, errors.New("open: only on Linux") }
+// Open fails: only Linux has openat2(RESOLVE_BENEATH).
+func (r *Root) Open(name string) (*os.File, error) { return nil, needLinux("open " + name) }
 
-// Close is only implemented on Linux.
+// Close releases nothing: no Root is ever opened here.
 func (r *Root) Close() error { return nil }

@@ -33,4 +33,13 @@
 // redirect_dir (trusted.overlay.redirect), metacopy (trusted.overlay.metacopy),
 // and a file on disk whose own name begins with ".wh.", which any reader of the
 // layer would take for a whiteout.
+//
+// # Platforms
+//
+// Reading and writing upper directories needs Linux: overlay2, whiteout
+// devices, openat2 and renameat2 are Linux's. On other systems [Write],
+// [Measure], [Apply], [OpenRoot], [OpenTarget], [Mounted] and the methods
+// of [Target] exist, so that their callers build, but fail with an error
+// that wraps [errors.ErrUnsupported]. [Classify] and [Validator] work
+// everywhere.
 package overlay

@@ -11,17 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
 	"golang.org/x/sys/unix"
-)
-
-// Errors of replacing an upper directory.
-var (
-	// ErrBusy: another import holds the layer's lock.
-	ErrBusy = errors.New("another import of this container is running")
-	// ErrMounted: the overlay that uses the upper directory is mounted.
-	ErrMounted = errors.New("the container's overlay is mounted")
-	// ErrNoBackup: there is no backup to roll back to.
-	ErrNoBackup = errors.New("no backup to roll back to")
 )
 
 // Names beside the upper directory. Docker keeps an upper dir as
@@ -43,10 +34,6 @@ type Target struct {
 	dirFd int    // dir, open and flock'ed
 	// Recovered says what a killed earlier run left and this one mended.
 	Recovered []string
-	// Failpoint, if set, is called at "exchange" (journal written, before
-	// the exchange) and "exchanged" (before the old dir is moved to its
-	// backup name): where tests kill the process.
-	Failpoint func(point string)
 }
 
 // OpenTarget locks the directory holding upper against a concurrent
@@ -174,7 +161,8 @@ func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
 	if err := t.writeJournal(j); err != nil {
 		return "", err
 	}
-	t.failpoint("exchange")
+	// Tests kill the run here: journal written, nothing exchanged yet.
+	failpoint.Hit("exchange")
 	if err := unix.Renameat2(t.dirFd, j.Staging, t.dirFd, t.base, unix.RENAME_EXCHANGE); err != nil {
 		return "", fmt.Errorf("exchange %s with %s: %w", j.Staging, t.base, err)
 	}
@@ -182,7 +170,8 @@ func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
 	if err := unix.Fsync(t.dirFd); err != nil {
 		return "", fmt.Errorf("swapped, but sync %s: %w (the next run finishes)", t.dir, err)
 	}
-	t.failpoint("exchanged")
+	// And here: exchanged, the old dir not yet at its backup name.
+	failpoint.Hit("exchanged")
 	if err := t.finish(j); err != nil {
 		return "", fmt.Errorf("swapped, but %w (the next run finishes)", err)
 	}
@@ -228,12 +217,6 @@ func (t *Target) finish(j journal) error {
 		return fmt.Errorf("remove journal: %w", err)
 	}
 	return unix.Fsync(t.dirFd)
-}
-
-func (t *Target) failpoint(point string) {
-	if t.Failpoint != nil {
-		t.Failpoint(point)
-	}
 }
 
 func (t *Target) ino(name string) (uint64, error) {
@@ -320,12 +303,6 @@ func (t *Target) recover() error {
 		}
 	}
 	return nil
-}
-
-// Backup is a kept upper directory.
-type Backup struct {
-	Path string
-	Time time.Time
 }
 
 // Backups lists the kept upper directories, oldest first.

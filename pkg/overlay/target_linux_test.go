@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
 	"golang.org/x/sys/unix"
 )
 
 // Tests of Target: the locked, journaled replacement of an upper directory.
 // A "layer dir" L stands for Docker's overlay2/<id>/ and holds the upper
-// dir L/diff. A kill is simulated by a Failpoint that panics: Swap's
+// dir L/diff. A kill is simulated by a failpoint hook that panics: Swap's
 // deferred cleanup sees a nil error during the panic and does nothing, as
 // after a SIGKILL, and the test then closes the target (the process's lock
 // goes away) and opens it again.
@@ -387,10 +388,13 @@ func killAt(point string) func(string) {
 	}
 }
 
-// runKilled runs f, which must be killed by a killAt failpoint.
+// runKilled runs f with a killAt(point) hook, which must kill it. The hook
+// is process-global, so it is set only while f runs (and no test here runs
+// in parallel): what the test does after the "kill" runs without it.
 func runKilled(t *testing.T, point string, f func() error) {
 	t.Helper()
 	err := func() (err error) {
+		defer failpoint.Set(killAt(point))()
 		defer func() {
 			r := recover()
 			if k, ok := r.(killed); ok && k.point == point {
@@ -421,7 +425,6 @@ func TestRecoverKilledSwap(t *testing.T) {
 				tg, err := OpenTarget(upper)
 				check(t, err)
 				staging, newState := stage(t, tg, "new")
-				tg.Failpoint = killAt(point)
 				runKilled(t, point, func() error { _, err := tg.Swap(staging, keep); return err })
 				check(t, tg.Close())
 				if _, err := os.Stat(filepath.Join(l, journalName)); err != nil {
@@ -480,7 +483,6 @@ func TestRecoverKilledRollback(t *testing.T) {
 			staging, v1 := stage(t, tg, "one")
 			b0, err := tg.Swap(staging, true)
 			check(t, err)
-			tg.Failpoint = killAt(point)
 			runKilled(t, point, func() error { _, _, err := tg.Rollback(); return err })
 			check(t, tg.Close())
 
@@ -527,7 +529,6 @@ func TestRecoverKilledInFinish(t *testing.T) {
 			tg, err := OpenTarget(upper)
 			check(t, err)
 			staging, newState := stage(t, tg, "new")
-			tg.Failpoint = killAt("exchanged")
 			runKilled(t, "exchanged", func() error { _, err := tg.Swap(staging, keep); return err })
 			// Do finish's first step by hand, as a run killed right after
 			// it would have.
