@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/layer-tool/layer-tool/pkg/engine"
@@ -40,30 +39,6 @@ Examples:
   layer-tool check web.layer.gz --skip-os --skip-arch
 `
 
-// Names of the host checks.
-const (
-	checkImage   = "image"
-	checkStorage = "storage"
-	checkOS      = "os"
-	checkArch    = "arch"
-	checkExpect  = "expect"
-)
-
-// hostChecks says which host checks to skip.
-type hostChecks struct {
-	skip map[string]*bool
-}
-
-func addHostFlags(fs interface {
-	Bool(string, bool, string) *bool
-}) hostChecks {
-	hc := hostChecks{skip: map[string]*bool{}}
-	for _, name := range []string{checkImage, checkStorage, checkOS, checkArch} {
-		hc.skip[name] = fs.Bool("skip-"+name, false, "skip the "+name+" check")
-	}
-	return hc
-}
-
 func checkCommand(name string, fileArg bool) *command {
 	cmd := &command{name: name, usage: checkUsage}
 	cmd.exec = func(ctx context.Context, args []string, s Streams) error {
@@ -73,7 +48,7 @@ func checkCommand(name string, fileArg bool) *command {
 			format = "text"
 		}
 		fs.StringVar(&format, "format", format, "report format")
-		hc := addHostFlags(fs)
+		skip := addSkipFlags(fs)
 		eopts := addEngineFlags(fs)
 		offline := fs.Bool("offline", false, "skip the host checks")
 		expect := fs.String("expect", "", "sha256 the input must have")
@@ -107,9 +82,7 @@ func checkCommand(name string, fileArg bool) *command {
 		}
 		raw := envelope.NewDigestReader(ctxReader(ctx, in))
 		if *offline {
-			for _, p := range hc.skip {
-				*p = true
-			}
+			*skip = skipAll
 		}
 		rep, err := envelope.Verify(ctx, raw)
 		if err != nil {
@@ -130,7 +103,7 @@ func checkCommand(name string, fileArg bool) *command {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		checkHost(ctx, rep, hc, *eopts)
+		checkHost(ctx, rep, *skip, *eopts)
 		if err := printReport(s.Stdout, rep, format); err != nil {
 			return err
 		}
@@ -142,94 +115,40 @@ func checkCommand(name string, fileArg bool) *command {
 	return cmd
 }
 
-// checkHost adds the checks of whether this host's daemon could take the
-// envelope.
-func checkHost(ctx context.Context, rep *envelope.Report, hc hostChecks, eopts engine.Options) {
-	names := []string{checkImage, checkStorage, checkOS, checkArch}
-	var todo []string
-	for _, n := range names {
-		if *hc.skip[n] {
-			rep.Add(n, envelope.Skip, "skipped by --skip-%s", n)
-		} else {
-			todo = append(todo, n)
+// checkHost adds the host checks: whether this host's engine could take
+// the envelope. Checks that cannot be made (no readable envelope.json, no
+// engine) say why.
+func checkHost(ctx context.Context, rep *envelope.Report, skip skips, eopts engine.Options) {
+	unmade := func(s envelope.Status, format string, args ...any) {
+		for _, n := range hostChecks {
+			if skip.has(n) {
+				rep.Add(n, envelope.Skip, "skipped by --skip-%s", n)
+			} else {
+				rep.Add(n, s, format, args...)
+			}
 		}
 	}
-	if len(todo) == 0 {
+	switch {
+	case skip == skipAll:
+		unmade(envelope.Skip, "")
 		return
-	}
-	meta := rep.Meta
-	if meta == nil {
-		for _, n := range todo {
-			rep.Add(n, envelope.Skip, "no readable %s to compare", envelope.MemberEnvelope)
-		}
+	case rep.Meta == nil:
+		unmade(envelope.Skip, "no readable %s to compare", envelope.MemberEnvelope)
 		return
 	}
 	eng, err := engine.Open(ctx, eopts)
 	if err != nil {
-		for _, n := range todo {
-			rep.Add(n, envelope.Fail, "%v (use --offline to skip the host checks)", err)
-		}
+		unmade(envelope.Fail, "%v (use --offline to skip the host checks)", err)
 		return
 	}
 	defer eng.Close()
 	host, err := eng.Host(ctx)
 	if err != nil {
-		for _, n := range todo {
-			rep.Add(n, envelope.Fail, "%v (use --offline to skip the host checks)", err)
-		}
+		unmade(envelope.Fail, "%v (use --offline to skip the host checks)", err)
 		return
 	}
-	for _, n := range todo {
-		switch n {
-		case checkImage:
-			checkImageHere(ctx, rep, eng, meta)
-		case checkStorage:
-			// The same test as layer-import's: the source and this
-			// daemon both keep overlayfs upper dirs.
-			switch {
-			case !engine.Overlay(meta.Container.StorageDriver):
-				rep.Add(n, envelope.Fail, "the layer comes from storage driver %q, not overlay2, overlay or overlayfs (--skip-storage)", meta.Container.StorageDriver)
-			case !engine.Overlay(host.Driver):
-				rep.Add(n, envelope.Fail, "this daemon uses %q, not overlay2, overlay or overlayfs (--skip-storage)", host.DriverDescription())
-			default:
-				rep.Add(n, envelope.Pass, "%s here, %s at the source: the same on-disk format", host.Driver, meta.Container.StorageDriver)
-			}
-		case checkOS:
-			compareHost(rep, n, meta.Host.OS, host.OS)
-		case checkArch:
-			compareHost(rep, n, meta.Host.Arch, host.Arch)
-		}
-	}
-}
-
-func compareHost(rep *envelope.Report, name, theirs, ours string) {
-	if theirs == ours {
-		rep.Add(name, envelope.Pass, "%s here too", ours)
-		return
-	}
-	rep.Add(name, envelope.Fail, "envelope is from %s, this host is %s (--skip-%s)", theirs, ours, name)
-}
-
-// checkImageHere looks for the source image by id, then by reference, and
-// compares its rootfs diffIDs with the envelope's.
-func checkImageHere(ctx context.Context, rep *envelope.Report, eng engine.Engine, meta *envelope.Meta) {
-	var layers []string
-	var err error
-	for _, ref := range []string{meta.Container.ImageID, meta.Container.Image} {
-		if ref == "" {
-			continue
-		}
-		if layers, err = eng.ImageLayers(ctx, ref); err == nil {
-			break
-		}
-	}
-	switch {
-	case err != nil:
-		rep.Add(checkImage, envelope.Fail, "source image %s (%s) not on this host: %v (--skip-image)", meta.Container.Image, short(meta.Container.ImageID), err)
-	case !slices.Equal(layers, meta.Container.ImageLayers):
-		rep.Add(checkImage, envelope.Fail, "image %s here has other rootfs layers than the source's (--skip-image)", meta.Container.Image)
-	default:
-		rep.Add(checkImage, envelope.Pass, "image %s here has the same %d rootfs layers", meta.Container.Image, len(layers))
+	for _, c := range compatibility(ctx, rep.Meta, checkHere(eng, host, rep.Meta), skip, false) {
+		rep.Add(c.Name, c.Status, "%s", c.Message)
 	}
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"github.com/layer-tool/layer-tool/pkg/engine"
 	"github.com/layer-tool/layer-tool/pkg/envelope"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
+	"github.com/layer-tool/layer-tool/pkg/transfer"
 )
 
 const exportUsage = `usage: layer-export [flags] CONTAINER > FILE
@@ -134,15 +134,14 @@ type exportJob struct {
 
 // export writes the envelope of container job.ref.
 func export(ctx context.Context, job exportJob, s Streams) (err error) {
-	ref, out, digestFile, opts := job.ref, job.out, job.digestFile, job.opts
-	if out == "" && isTerminal(s.Stdout) {
+	if job.out == "" && isTerminal(s.Stdout) {
 		return usagef("refusing to write an envelope to a terminal; redirect stdout or use -o FILE")
 	}
 	created, err := createdTime()
 	if err != nil {
 		return err
 	}
-	eng, c, err := openContainer(ctx, job.engine, ref)
+	eng, c, err := openContainer(ctx, job.engine, job.ref)
 	if err != nil {
 		return err
 	}
@@ -157,65 +156,16 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	if err != nil {
 		return err
 	}
-	var upper string
-	var pausedAt *time.Time
-	switch {
-	case !job.pause:
-		upper, err = c.Layer()
-	case c.Paused:
-		// Paused by someone else: it stays paused.
-		upper, err = c.FrozenLayer()
-	case c.Running:
-		if err := eng.Pause(ctx, c); err != nil {
-			return err
+	upper, pausedAt, unpause, err := readableLayer(ctx, eng, c, job, s)
+	defer func() {
+		if uerr := unpause(); err == nil {
+			err = uerr
 		}
-		at := time.Now().UTC()
-		pausedAt = &at
-		var once sync.Once
-		var uerr error
-		unpause := func() {
-			once.Do(func() {
-				// ctx may be cancelled; the daemon must still be told.
-				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				uerr = eng.Unpause(uctx, c)
-				fmt.Fprintf(s.Stderr, "%s: %s was paused for %s\n", job.prog, c.Name, time.Since(at).Round(time.Millisecond))
-			})
-		}
-		// On Ctrl-C or SIGTERM, unpause at once: the export may be
-		// blocked writing to a pipe nobody reads, and the container must
-		// not wait for it.
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-ctx.Done():
-				unpause()
-			case <-done:
-			}
-		}()
-		defer func() {
-			close(done)
-			unpause()
-			if err == nil {
-				err = uerr
-			}
-		}()
-		upper, err = c.FrozenLayer()
-	default:
-		upper, err = c.Layer()
-	}
+	}()
 	if err != nil {
 		return err
 	}
-	lopts := overlay.Options{
-		UserXattr: host.UserXattr || c.UserXattr,
-		Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", job.prog, msg) },
-	}
-	plan, err := overlay.Measure(ctx, upper, lopts)
-	if err != nil {
-		return fmt.Errorf("read layer of %s: %w", c.Name, err)
-	}
-	contents := envelope.Contents{
+	src := transfer.Source{
 		Meta: envelope.Meta{
 			Format:   envelope.Format,
 			Created:  created,
@@ -230,39 +180,31 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 				DockerVersion: host.Version, APIVersion: host.APIVersion,
 				StorageDriver: host.DriverDescription(),
 			},
-			Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries},
 		},
 		Container: c.Inspect,
 		Info:      host.Info,
-		Layer:     &upperLayer{dir: upper, opts: lopts, plan: plan},
+		Layer: transfer.Tree{Dir: upper, Opts: overlay.Options{
+			UserXattr: host.UserXattr || c.UserXattr,
+			Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", job.prog, msg) },
+		}},
 	}
 	var digest string
-	write := func(w io.Writer) error {
-		// One write a megabyte to the pipe and the digest, not one for
-		// each tar block.
-		d := envelope.NewDigestWriter(w)
-		bw := bufio.NewWriterSize(d, 1<<20)
-		if err := envelope.Write(ctx, bw, contents, opts); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		digest = d.Digest()
-		return nil
+	write := func(w io.Writer) (err error) {
+		digest, err = transfer.Export(ctx, w, src, job.opts)
+		return err
 	}
-	if out == "" {
+	if job.out == "" {
 		err = write(s.Stdout)
 	} else {
-		err = writeFileAtomic(out, write)
+		err = writeFileAtomic(job.out, write)
 	}
 	if err != nil {
 		return err
 	}
 	// The digest of the stream as written is what proves, later, that an
 	// envelope is this one: keep it apart from the envelope.
-	if digestFile != "" {
-		return writeFileAtomic(digestFile, func(w io.Writer) error {
+	if job.digestFile != "" {
+		return writeFileAtomic(job.digestFile, func(w io.Writer) error {
 			_, err := fmt.Fprintln(w, digest)
 			return err
 		})
@@ -271,40 +213,54 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	return nil
 }
 
-// upperLayer is a container's upper dir as the source of layer.tar. Both
-// passes must find the tree as the measuring pass did.
-type upperLayer struct {
-	dir  string
-	opts overlay.Options
-	plan overlay.Plan
-}
-
-func (u *upperLayer) WriteLayer(ctx context.Context, w io.Writer, rec overlay.Recorder) error {
-	opts := u.opts
-	opts.Record = rec
-	opts.Warn = nil // the measuring pass has warned already
-	got, err := overlay.Write(ctx, u.dir, w, opts)
-	if err != nil {
-		return err
+// readableLayer returns the upper dir of container c once it holds still:
+// stopped, or with --pause, frozen. A container this export pauses is
+// unpaused by the returned function (always non-nil), which also prints
+// how long it was frozen; one that was paused already stays paused.
+func readableLayer(ctx context.Context, eng engine.Engine, c *engine.Container, job exportJob, s Streams) (upper string, pausedAt *time.Time, unpause func() error, err error) {
+	unpause = func() error { return nil }
+	if !job.pause || !c.Running || c.Paused {
+		if job.pause && c.Paused {
+			// Paused by someone else: it stays paused.
+			upper, err = c.FrozenLayer()
+		} else {
+			upper, err = c.Layer()
+		}
+		return upper, nil, unpause, err
 	}
-	if !got.Same(u.plan) {
-		return overlay.ErrChanged
+	if err := eng.Pause(ctx, c); err != nil {
+		return "", nil, unpause, err
 	}
-	return nil
-}
-
-func (u *upperLayer) ReplayLayer(ctx context.Context, rec overlay.Recorder) error {
-	opts := u.opts
-	opts.Record = rec
-	opts.Warn = nil
-	got, err := overlay.Measure(ctx, u.dir, opts)
-	if err != nil {
-		return err
+	at := time.Now().UTC()
+	var once sync.Once
+	var uerr error
+	resume := func() {
+		once.Do(func() {
+			// ctx may be cancelled; the daemon must still be told.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			uerr = eng.Unpause(uctx, c)
+			fmt.Fprintf(s.Stderr, "%s: %s was paused for %s\n", job.prog, c.Name, time.Since(at).Round(time.Millisecond))
+		})
 	}
-	if !got.Same(u.plan) {
-		return overlay.ErrChanged
+	// On Ctrl-C or SIGTERM, unpause at once: the export may be blocked
+	// writing to a pipe nobody reads, and the container must not wait for
+	// it.
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			resume()
+		case <-done:
+		}
+	}()
+	unpause = func() error {
+		close(done)
+		resume()
+		return uerr
 	}
-	return nil
+	upper, err = c.FrozenLayer()
+	return upper, &at, unpause, err
 }
 
 // createdTime is now, or SOURCE_DATE_EPOCH when set

@@ -1,21 +1,15 @@
 package cli
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"math"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/layer-tool/layer-tool/pkg/engine"
 	"github.com/layer-tool/layer-tool/pkg/envelope"
-	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
-	"golang.org/x/sys/unix"
+	"github.com/layer-tool/layer-tool/pkg/transfer"
 )
 
 const importUsage = `usage: layer-import [flags] CONTAINER < FILE
@@ -64,7 +58,7 @@ type importFlags struct {
 	listBackups bool
 	quiet       bool
 	expect      string
-	host        hostChecks
+	skip        *skips
 	engine      *engine.Options
 }
 
@@ -80,7 +74,7 @@ func importCommand(name string) *command {
 		fs.BoolVar(&f.listBackups, "list-backups", false, "list backups")
 		fs.BoolVar(&f.quiet, "q", false, "no progress")
 		fs.StringVar(&f.expect, "expect", "", "sha256 the input must have")
-		f.host = addHostFlags(fs)
+		f.skip = addSkipFlags(fs)
 		f.engine = addEngineFlags(fs)
 		pos, err := parse(fs, importUsage, args, s)
 		if err != nil {
@@ -181,93 +175,30 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
 	}
-	opts := overlay.Options{UserXattr: host.UserXattr || c.UserXattr}
+	opts := transfer.ImportOptions{
+		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr},
+		Gate: func(ctx context.Context, m *envelope.Meta) error {
+			return gateImport(ctx, eng, c, host, *f.skip, m)
+		},
+		Keep: !f.noBackup,
+	}
 	var meter *progress
 	if !f.quiet && isTerminal(s.Stderr) {
 		meter = newProgress(s.Stderr)
 		defer meter.stop()
 		in = meter.reader(in)
-		opts.Applied = func(*tar.Header) { meter.entries.Add(1) }
+		opts.OnEntry = func() { meter.entries.Add(1) }
 	}
-	gate := func(ctx context.Context, m *envelope.Meta) error {
-		return gateImport(ctx, eng, c, host, f.host, m)
-	}
-	res, err := replaceLayer(ctx, t, in, gate, opts, !f.noBackup)
+	res, err := transfer.Import(ctx, t, in, opts)
 	meter.stop() // its last line goes before any message
 	if err != nil {
 		return err
 	}
 	msg := "old layer deleted (--no-backup)"
-	if res.backup != "" {
-		msg = "old layer kept at " + res.backup
+	if res.Backup != "" {
+		msg = "old layer kept at " + res.Backup
 	}
-	fmt.Fprintf(s.Stderr, "%s: %s: imported %s (%d entries); %s\n", prog, c.Name, res.digest, res.entries, msg)
-	return nil
-}
-
-// imported is what a successful replacement did.
-type imported struct {
-	digest  string
-	entries int64
-	backup  string
-}
-
-// replaceLayer extracts the envelope read from in into a staging dir beside
-// t's upper dir, verifies it, and swaps it in. gate sees envelope.json
-// before anything is written. On any error the staging dir is removed and
-// the upper dir is as it was.
-func replaceLayer(ctx context.Context, t *overlay.Target, in io.Reader, gate func(context.Context, *envelope.Meta) error, opts overlay.Options, keep bool) (res imported, err error) {
-	im := &importer{target: t, gate: gate, opts: opts, written: make(chan string, 64)}
-	defer func() {
-		if err != nil && im.staging != "" {
-			if derr := t.Discard(im.staging); derr != nil {
-				err = fmt.Errorf("%w (and removing the staging dir: %v)", err, derr)
-			}
-		}
-	}()
-	ex, err := envelope.Extract(ctx, in, im)
-	if im.root != nil {
-		im.root.Close()
-	}
-	if err != nil {
-		return res, err
-	}
-	if err := im.verify(ctx, ex); err != nil {
-		return res, err
-	}
-	if err := t.CopyRootAttrs(im.staging); err != nil {
-		return res, fmt.Errorf("set root of staged layer: %w", err)
-	}
-	staging := im.staging
-	im.staging = "" // Swap owns it now
-	backup, err := t.Swap(staging, keep)
-	if err != nil {
-		return res, err
-	}
-	return imported{digest: ex.LayerDigest, entries: ex.Meta.Layer.Entries, backup: backup}, nil
-}
-
-// gateImport refuses an envelope that does not fit the target container.
-func gateImport(ctx context.Context, eng engine.Engine, c *engine.Container, host *engine.Host, hc hostChecks, m *envelope.Meta) error {
-	skip := hc.skip
-	if !*skip[checkOS] && m.Host.OS != host.OS {
-		return fmt.Errorf("envelope is from %s, this host is %s (--skip-os)", m.Host.OS, host.OS)
-	}
-	if !*skip[checkArch] && m.Host.Arch != host.Arch {
-		return fmt.Errorf("envelope is from %s, this host is %s (--skip-arch)", m.Host.Arch, host.Arch)
-	}
-	if !*skip[checkStorage] && !engine.Overlay(m.Container.StorageDriver) {
-		return fmt.Errorf("envelope's layer comes from storage driver %q, not overlay2, overlay or overlayfs (--skip-storage)", m.Container.StorageDriver)
-	}
-	if !*skip[checkImage] {
-		_, layers, err := eng.ContainerImage(ctx, c)
-		if err != nil {
-			return fmt.Errorf("%w (--skip-image)", err)
-		}
-		if !slices.Equal(layers, m.Container.ImageLayers) {
-			return fmt.Errorf("container %s's image %s has other rootfs layers than the envelope's source image %s (--skip-image)", c.Name, c.Image, m.Container.Image)
-		}
-	}
+	fmt.Fprintf(s.Stderr, "%s: %s: imported %s (%d entries); %s\n", prog, c.Name, res.Digest, res.Entries, msg)
 	return nil
 }
 
@@ -280,147 +211,4 @@ func listBackups(t *overlay.Target, s Streams) error {
 		fmt.Fprintf(s.Stdout, "%s\t%s\n", b.Time.Format(time.RFC3339Nano), b.Path)
 	}
 	return nil
-}
-
-// importer gates an envelope as it arrives and extracts its layer into a
-// staging directory.
-type importer struct {
-	target  *overlay.Target
-	gate    func(context.Context, *envelope.Meta) error
-	opts    overlay.Options
-	staging string
-	stats   overlay.Stats
-	// written carries the names of the files with contents that Layer has
-	// written, in order, to Staged, which opens them beneath root.
-	written chan string
-	root    *overlay.Root
-}
-
-// ErrNoSpace: the file system cannot hold the layer.
-var ErrNoSpace = errors.New("not enough free space")
-
-// Meta refuses an envelope that does not fit the target, or the free
-// space, before anything is written.
-func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
-	if err := im.gate(ctx, m); err != nil {
-		return err
-	}
-	staging, err := im.target.Stage()
-	if err != nil {
-		return err
-	}
-	im.staging = staging
-	// Apply refuses entries beyond the declared count, so the declared
-	// size and count bound what the import can write: file data within
-	// the tar's size, and at most one block and one inode per entry.
-	im.opts.MaxEntries = m.Layer.Entries
-	if m.Layer.Entries == 0 {
-		im.opts.MaxEntries = -1
-	}
-	// Extract has checked that every entry can have its 512-byte header
-	// (entries <= size/512), which keeps the sums below small.
-	var fs unix.Statfs_t
-	if err := unix.Statfs(staging, &fs); err != nil {
-		return fmt.Errorf("statfs %s: %w", staging, err)
-	}
-	if m.Layer.Entries > (math.MaxInt64-m.Layer.Size)/fs.Bsize {
-		return fmt.Errorf("layer declares %d entries: %w", m.Layer.Entries, ErrNoSpace)
-	}
-	need := m.Layer.Size + m.Layer.Entries*fs.Bsize
-	if free := int64(fs.Bavail) * fs.Bsize; free < need {
-		return fmt.Errorf("layer needs up to %d bytes, %s has %d free: %w", need, staging, free, ErrNoSpace)
-	}
-	if fs.Files > 0 && uint64(m.Layer.Entries) > fs.Ffree {
-		return fmt.Errorf("layer has %d entries, %s has %d free inodes: %w", m.Layer.Entries, staging, fs.Ffree, ErrNoSpace)
-	}
-	return nil
-}
-
-// Layer extracts layer.tar into the staging directory, announcing each
-// file with contents to Staged once it is written.
-func (im *importer) Layer(ctx context.Context, r io.Reader) error {
-	r = &killAfter{r: r, n: 64 << 10, kill: func() { failpoint.Hit("extract") }}
-	defer close(im.written)
-	opts := im.opts
-	opts.Applied = func(hdr *tar.Header) {
-		if im.opts.Applied != nil {
-			im.opts.Applied(hdr)
-		}
-		if overlay.Classify(hdr) == overlay.KindFile && hdr.Size > 0 {
-			im.written <- hdr.Name
-		}
-	}
-	st, err := overlay.Apply(ctx, im.staging, r, opts)
-	if err != nil {
-		return fmt.Errorf("%s: %w", envelope.MemberLayer, err)
-	}
-	im.stats = st
-	return nil
-}
-
-// Staged opens a staged file for Extract's reassembly, once Layer has
-// written it. Both walk the same tar, so the names come in the same order;
-// a difference means the two tar readers disagree, and the import fails.
-func (im *importer) Staged(name string) (io.ReadCloser, error) {
-	got, ok := <-im.written
-	if !ok {
-		return nil, fmt.Errorf("the layer ended before %q was written", name)
-	}
-	if got != name {
-		return nil, fmt.Errorf("tar-split read %q where the layer had %q", name, got)
-	}
-	if im.root == nil {
-		root, err := overlay.OpenRoot(im.staging)
-		if err != nil {
-			return nil, err
-		}
-		im.root = root
-	}
-	return im.root.Open(name)
-}
-
-// ErrVerify: the staged layer does not reproduce the envelope's layer.tar.
-var ErrVerify = errors.New("staged layer does not match layer.tar")
-
-// verify proves the staged directory holds exactly layer.tar, which is
-// what writing its canonical layer again would show, at half the reading.
-// Extract has reassembled layer.tar from the staged files as they were
-// written: every file's contents, at its place, gave layer.tar's digest.
-// What is left is everything but contents: a stat-only pass over the
-// staged directory must produce the very bytes layer.tar has around the
-// contents (headers, PAX records with owners, modes, xattrs and mtimes,
-// padding, end blocks). Same contents and same surroundings make the same
-// tar, so the canonical layer of the staged directory has layer.tar's
-// digest.
-func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
-	if im.stats.Entries != ex.Meta.Layer.Entries {
-		return fmt.Errorf("%s: %d entries, %s says %d: %w", envelope.MemberLayer, im.stats.Entries, envelope.MemberEnvelope, ex.Meta.Layer.Entries, envelope.ErrStructure)
-	}
-	if ex.Reassembled != ex.LayerDigest {
-		return fmt.Errorf("%w: tar-split reassembles %s, want %s", ErrVerify, ex.Reassembled, ex.LayerDigest)
-	}
-	plan, err := overlay.Measure(ctx, im.staging, im.opts)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrVerify, err)
-	}
-	if plan.Headers() != ex.Headers || plan.Size != ex.Meta.Layer.Size {
-		return fmt.Errorf("%w: the staged directory would write other headers than layer.tar has (owners, modes, xattrs, mtimes or names differ)", ErrVerify)
-	}
-	return nil
-}
-
-// killAfter calls kill once more than n bytes have been read (and on every
-// read after that): the "extract" failpoint.
-type killAfter struct {
-	r    io.Reader
-	n    int64
-	kill func()
-}
-
-func (k *killAfter) Read(p []byte) (int, error) {
-	n, err := k.r.Read(p)
-	if k.n -= int64(n); k.n < 0 {
-		k.kill()
-	}
-	return n, err
 }

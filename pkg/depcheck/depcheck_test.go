@@ -17,10 +17,20 @@ const module = "github.com/layer-tool/layer-tool/"
 
 // allowed lists, for each package, the project packages it may import.
 var allowed = map[string][]string{
-	"pkg/overlay":  {},
-	"pkg/engine":   {},
-	"pkg/envelope": {"pkg/overlay"},
-	"pkg/cli":      {"pkg/engine", "pkg/envelope", "pkg/overlay"},
+	"pkg/internal/failpoint": {},
+	"pkg/overlay":            {"pkg/internal/failpoint"},
+	"pkg/engine":             {},
+	"pkg/envelope":           {"pkg/overlay"},
+	"pkg/transfer":           {"pkg/envelope", "pkg/overlay", "pkg/internal/failpoint"},
+	"pkg/cli":                {"pkg/engine", "pkg/envelope", "pkg/overlay", "pkg/transfer"},
+}
+
+// commandsOnly lists what the commands package leaves to the libraries
+// below it: it reads no tar and makes no system call but the terminal
+// check (tty_linux.go).
+var commandsOnly = map[string]string{
+	"archive/tar":           "",
+	"golang.org/x/sys/unix": "tty_linux.go", "math": "",
 }
 
 func TestImportDirection(t *testing.T) {
@@ -34,6 +44,13 @@ func TestImportDirection(t *testing.T) {
 			}
 			if !contains(ok, rel) {
 				t.Errorf("%s imports %s; allowed: %v", pkg, rel, ok)
+			}
+		}
+	}
+	for file, imports := range importsByFile(t, filepath.Join(root, "pkg/cli")) {
+		for imp := range imports {
+			if only, ok := commandsOnly[imp]; ok && file != only {
+				t.Errorf("pkg/cli/%s imports %s; that belongs in pkg/transfer, pkg/overlay or pkg/envelope", file, imp)
 			}
 		}
 	}
@@ -53,11 +70,27 @@ func TestImportDirection(t *testing.T) {
 // importsOf parses the non-test Go files of dir and returns their imports.
 func importsOf(t *testing.T, dir string) map[string]bool {
 	t.Helper()
+	out := map[string]bool{}
+	for _, imports := range importsByFile(t, dir) {
+		for imp := range imports {
+			out[imp] = true
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no imports found; is the path right?", dir)
+	}
+	return out
+}
+
+// importsByFile parses the non-test Go files of dir and returns the
+// imports of each.
+func importsByFile(t *testing.T, dir string) map[string]map[string]bool {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	fset := token.NewFileSet()
 	for _, e := range entries {
 		name := e.Name()
@@ -68,13 +101,11 @@ func importsOf(t *testing.T, dir string) map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
+		out[name] = map[string]bool{}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			out[p] = true
+			out[name][p] = true
 		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no imports found; is the path right?", dir)
 	}
 	return out
 }

@@ -1,6 +1,6 @@
-package cli
+package transfer
 
-// Hostile envelopes against replaceLayer (the engine-free core of
+// Hostile envelopes against Import (the engine-free core of
 // layer-import) and envelope.Verify. Every case runs in a layer dir L with
 // its upper dir L/diff, a victim file beside the upper dir and one beside
 // L: a refused envelope must leave the upper dir byte for byte as it was,
@@ -442,14 +442,14 @@ func (c hxCase) run(t *testing.T) {
 	budget := c.budget
 	in := newHxBudget(env, budget)
 	start := time.Now()
-	res, err := func() (res imported, err error) {
+	res, err := func() (res Imported, err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("PANIC: %v", r)
 				t.Errorf("import panicked: %v", r)
 			}
 		}()
-		return replaceLayer(context.Background(), lo.tg, in, okGate, overlay.Options{}, true)
+		return Import(context.Background(), lo.tg, in, ImportOptions{Gate: okGate, Keep: true})
 	}()
 	t.Logf("import: %v (%v, %d of %d input bytes read)", err, time.Since(start).Round(time.Millisecond), in.n.Load(), len(env))
 	if in.over.Load() {
@@ -459,12 +459,12 @@ func (c hxCase) run(t *testing.T) {
 	case c.want == nil:
 		if err != nil {
 			t.Errorf("import of a good envelope failed: %v", err)
-		} else if got := layerDigest(t, lo.upper); got != res.digest {
-			t.Errorf("imported %s, the upper dir's layer is %s", res.digest, got)
+		} else if got := layerDigest(t, lo.upper); got != res.Digest {
+			t.Errorf("Imported %s, the upper dir's layer is %s", res.Digest, got)
 		}
 	case c.want[0] == hxEither:
 		if err == nil {
-			t.Logf("imported %s", res.digest)
+			t.Logf("Imported %s", res.Digest)
 		}
 	case c.want[0] == hxAnyErr:
 		if err == nil {
@@ -973,7 +973,7 @@ func TestHostileSparseWork(t *testing.T) {
 					var err error
 					valid := false
 					if how == "import" {
-						_, err = replaceLayer(context.Background(), lo.tg, bytes.NewReader(env), okGate, overlay.Options{}, true)
+						_, err = Import(context.Background(), lo.tg, bytes.NewReader(env), ImportOptions{Gate: okGate, Keep: true})
 					} else {
 						var rep *envelope.Report
 						rep, err = envelope.Verify(context.Background(), bytes.NewReader(env))
@@ -983,7 +983,7 @@ func TestHostileSparseWork(t *testing.T) {
 					t.Logf("claim of %d MiB: %v, valid=%v (%v CPU, %v)", realsize>>20, err, valid, cpu.Round(time.Millisecond), time.Since(wall).Round(time.Millisecond))
 					switch {
 					case how == "import" && err == nil:
-						t.Errorf("imported a sparse claim of %d bytes", realsize)
+						t.Errorf("Imported a sparse claim of %d bytes", realsize)
 					case how == "verify" && (err != nil || valid):
 						t.Errorf("Verify: valid=%v, %v", valid, err)
 					}

@@ -1,6 +1,6 @@
-package cli
+package transfer
 
-// Tests of replaceLayer, the engine-free core of layer-import, against a
+// Tests of Import, the engine-free core of layer-import, against a
 // temp "layer dir" L that stands for Docker's overlay2/<id>/ and holds the
 // upper dir L/diff. Whatever goes wrong, the upper dir must stay byte for
 // byte as it was and nothing may be left beside it.
@@ -243,8 +243,8 @@ func sourceEnv(t *testing.T, c envelope.Compression) ([]byte, string) {
 	return env, digest
 }
 
-func replace(ctx context.Context, lo *layout, env io.Reader, keep bool) (imported, error) {
-	return replaceLayer(ctx, lo.tg, env, okGate, overlay.Options{}, keep)
+func replace(ctx context.Context, lo *layout, env io.Reader, keep bool) (Imported, error) {
+	return Import(ctx, lo.tg, env, ImportOptions{Gate: okGate, Keep: keep})
 }
 
 func TestReplaceLayer(t *testing.T) {
@@ -258,19 +258,19 @@ func TestReplaceLayer(t *testing.T) {
 					seen = m
 					return nil
 				}
-				res, err := replaceLayer(context.Background(), lo.tg, bytes.NewReader(env), gate, overlay.Options{}, keep)
+				res, err := Import(context.Background(), lo.tg, bytes.NewReader(env), ImportOptions{Gate: gate, Keep: keep})
 				must(t, err)
 				if seen == nil || seen.Container.ID != "x" || seen.Container.StorageDriver != "overlay2" {
 					t.Errorf("gate saw %+v", seen)
 				}
-				if res.digest != digest {
-					t.Errorf("imported digest %s, want %s", res.digest, digest)
+				if res.Digest != digest {
+					t.Errorf("imported digest %s, want %s", res.Digest, digest)
 				}
 				if got := layerDigest(t, lo.upper); got != digest {
 					t.Errorf("new upper's layer is %s, want the source's %s", got, digest)
 				}
-				if res.entries != seen.Layer.Entries || res.entries == 0 {
-					t.Errorf("imported %d entries, envelope says %d", res.entries, seen.Layer.Entries)
+				if res.Entries != seen.Layer.Entries || res.Entries == 0 {
+					t.Errorf("imported %d entries, envelope says %d", res.Entries, seen.Layer.Entries)
 				}
 				// The new upper dir's root keeps the old one's owner, mode
 				// and mtime.
@@ -278,24 +278,24 @@ func TestReplaceLayer(t *testing.T) {
 				must(t, unix.Lstat(lo.upper, &newRoot))
 				names := namesIn(t, lo.l)
 				if !keep {
-					if res.backup != "" {
-						t.Errorf("backup %q without keep", res.backup)
+					if res.Backup != "" {
+						t.Errorf("backup %q without keep", res.Backup)
 					}
 					if !slices.Equal(names, []string{"diff"}) {
 						t.Errorf("layer dir holds %q, want just diff", names)
 					}
 					return
 				}
-				if filepath.Dir(res.backup) != lo.l || !strings.HasPrefix(filepath.Base(res.backup), "diff.layer-tool-backup.") {
-					t.Fatalf("backup %q is not a backup name in %s", res.backup, lo.l)
+				if filepath.Dir(res.Backup) != lo.l || !strings.HasPrefix(filepath.Base(res.Backup), "diff.layer-tool-backup.") {
+					t.Fatalf("backup %q is not a backup name in %s", res.Backup, lo.l)
 				}
-				if got := dirState(t, res.backup); got != lo.state {
+				if got := dirState(t, res.Backup); got != lo.state {
 					t.Errorf("backup:\n got %s\nwant the old upper %s", got, lo.state)
 				}
-				if want := []string{"diff", filepath.Base(res.backup)}; !slices.Equal(names, want) {
+				if want := []string{"diff", filepath.Base(res.Backup)}; !slices.Equal(names, want) {
 					t.Errorf("layer dir holds %q, want %q", names, want)
 				}
-				must(t, unix.Lstat(res.backup, &oldRoot))
+				must(t, unix.Lstat(res.Backup, &oldRoot))
 				if oldRoot.Mode != newRoot.Mode || oldRoot.Uid != newRoot.Uid || oldRoot.Gid != newRoot.Gid || oldRoot.Mtim != newRoot.Mtim {
 					t.Errorf("new upper root %o %d:%d %v, old %o %d:%d %v", newRoot.Mode, newRoot.Uid, newRoot.Gid, newRoot.Mtim, oldRoot.Mode, oldRoot.Uid, oldRoot.Gid, oldRoot.Mtim)
 				}
@@ -311,7 +311,7 @@ func TestReplaceLayerGate(t *testing.T) {
 	must(t, unix.Stat(lo.l, &before))
 	refused := errors.New("refused by the gate")
 	gate := func(context.Context, *envelope.Meta) error { return refused }
-	_, err := replaceLayer(context.Background(), lo.tg, bytes.NewReader(env), gate, overlay.Options{}, true)
+	_, err := Import(context.Background(), lo.tg, bytes.NewReader(env), ImportOptions{Gate: gate, Keep: true})
 	if !errors.Is(err, refused) {
 		t.Fatalf("error %v, want the gate's", err)
 	}
@@ -345,7 +345,7 @@ func memberSpans(t *testing.T, env []byte) map[string][2]int64 {
 }
 
 // countReader counts the bytes read through it. The count is atomic: a
-// reader handed to replaceLayer may still be read after it returned (see
+// reader handed to Import may still be read after it returned (see
 // TestReplaceLayerReleasesInput).
 type countReader struct {
 	r io.Reader
@@ -440,8 +440,8 @@ func TestReplaceLayerNotCanonical(t *testing.T) {
 		res, err := replace(context.Background(), lo, bytes.NewReader(rawEnvelope(t, layer, 2)), true)
 		must(t, err)
 		sum := sha256.Sum256(layer)
-		if want := "sha256:" + hex.EncodeToString(sum[:]); res.digest != want || layerDigest(t, lo.upper) != want {
-			t.Errorf("hand-made canonical layer imported as %s (upper %s), want %s", res.digest, layerDigest(t, lo.upper), want)
+		if want := "sha256:" + hex.EncodeToString(sum[:]); res.Digest != want || layerDigest(t, lo.upper) != want {
+			t.Errorf("hand-made canonical layer imported as %s (upper %s), want %s", res.Digest, layerDigest(t, lo.upper), want)
 		}
 	})
 	for name, layer := range map[string]func(t *testing.T) []byte{
@@ -581,7 +581,7 @@ func mountTmpfs(t *testing.T, opts string) string {
 	return dir
 }
 
-func statfs(t *testing.T, dir string) (freeBytes int64, freeInodes uint64) {
+func statfsFree(t *testing.T, dir string) (freeBytes int64, freeInodes uint64) {
 	t.Helper()
 	var fs unix.Statfs_t
 	must(t, unix.Statfs(dir, &fs))
@@ -605,7 +605,7 @@ func TestImportFullFileSystem(t *testing.T) {
 	env, _ := buildEnvelope(t, src, envelope.Gzip)
 	plan, err := overlay.Measure(context.Background(), src, overlay.Options{})
 	must(t, err)
-	free, inodes := statfs(t, lo.l)
+	free, inodes := statfsFree(t, lo.l)
 	if need := plan.Size + plan.Stats.Entries*4096; need >= free || uint64(plan.Stats.Entries) >= inodes {
 		t.Fatalf("layer (%d bytes, %d entries) does not pass the free-space check (%d bytes, %d inodes free)", plan.Size, plan.Stats.Entries, free, inodes)
 	}
@@ -618,7 +618,7 @@ func TestImportFullFileSystem(t *testing.T) {
 	}
 	t.Logf("%v", err)
 	lo.unchanged(t)
-	if free2, inodes2 := statfs(t, lo.l); free2 != free || inodes2 != inodes {
+	if free2, inodes2 := statfsFree(t, lo.l); free2 != free || inodes2 != inodes {
 		t.Errorf("after the failed import %d bytes and %d inodes are free, before %d and %d: the staged files were not all removed", free2, inodes2, free, inodes)
 	}
 }
@@ -672,7 +672,7 @@ func TestImportNoSpace(t *testing.T) {
 // cannot have more than Size/512 entries.
 func TestImportNoSpaceOverflowingEntries(t *testing.T) {
 	lo := newLayout(t, mountTmpfs(t, "size=1m,nr_inodes=0"))
-	if _, inodes := statfs(t, lo.l); inodes != 0 {
+	if _, inodes := statfsFree(t, lo.l); inodes != 0 {
 		t.Skip("this tmpfs counts inodes")
 	}
 	src := t.TempDir()
@@ -752,7 +752,7 @@ func tarSplitGoroutines() int {
 }
 
 // When the import fails in the middle of layer.tar, nothing may go on
-// reading the caller's input after replaceLayer returned: the goroutine
+// reading the caller's input after Import returned: the goroutine
 // tar-split started for the layer must end.
 func TestReplaceLayerReleasesInput(t *testing.T) {
 	env, _ := sourceEnv(t, envelope.None)
@@ -768,7 +768,7 @@ func TestReplaceLayerReleasesInput(t *testing.T) {
 	lo.unchanged(t)
 	for deadline := time.Now().Add(time.Second); tarSplitGoroutines() > before; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("replaceLayer returned, but the tar-split goroutine of envelope.Extract still holds the input (%d such goroutines, %d before)", tarSplitGoroutines(), before)
+			t.Fatalf("Import returned, but the tar-split goroutine of envelope.Extract still holds the input (%d such goroutines, %d before)", tarSplitGoroutines(), before)
 		}
 	}
 }

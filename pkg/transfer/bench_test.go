@@ -1,4 +1,4 @@
-package cli
+package transfer
 
 import (
 	"bytes"
@@ -52,7 +52,7 @@ func exportTo(b *testing.B, root string, w io.Writer, c envelope.Compression) {
 	err = envelope.Write(ctx, d, envelope.Contents{
 		Meta:      envelope.Meta{Format: envelope.Format, Created: time.Unix(0, 0), Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries}},
 		Container: []byte("{}"), Info: []byte("{}"),
-		Layer: &upperLayer{dir: root, plan: plan},
+		Layer: &treeLayer{tree: Tree{Dir: root}, plan: plan},
 	}, envelope.WriteOptions{Compression: c})
 	if err != nil {
 		b.Fatal(err)
@@ -80,7 +80,7 @@ func BenchmarkExport(b *testing.B) {
 }
 
 // BenchmarkImport runs what layer-import does after talking to the daemon
-// (replaceLayer: extract, reassemble, verify, swap) into a new upper dir
+// (Import: extract, reassemble, verify, swap) into a new upper dir
 // each time.
 func BenchmarkImport(b *testing.B) {
 	for _, tc := range []struct {
@@ -107,7 +107,7 @@ func BenchmarkImport(b *testing.B) {
 				}
 				b.StartTimer()
 				gate := func(context.Context, *envelope.Meta) error { return nil }
-				if _, err := replaceLayer(context.Background(), t, bytes.NewReader(env.Bytes()), gate, overlay.Options{}, false); err != nil {
+				if _, err := Import(context.Background(), t, bytes.NewReader(env.Bytes()), ImportOptions{Gate: gate, Keep: false}); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
