@@ -37,7 +37,7 @@ package cli_test
 //	                                FIFO dir, "ctr NS start ID" runs a
 //	                                stopped container's process again
 //	fakedocker29 ...                Docker 29's API from recorded documents
-//	                                (docker29_test.go)
+//	                                (docker29_linux_test.go)
 //	matchvar VAR FILE REGEXP        set VAR to REGEXP's first submatch (or
 //	                                whole match) in FILE (or stdout, stderr)
 //
