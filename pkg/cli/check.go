@@ -12,7 +12,8 @@ import (
 	"github.com/layer-tool/layer-tool/pkg/envelope"
 )
 
-const checkUsage = `usage: layer-check [flags] [FILE] < FILE
+var checkDoc = doc{
+	synopsis: `usage: layer-check [flags] [FILE] < FILE
        layer-tool check [flags] FILE
 
 Read an envelope once, to its end (compression detected from its first
@@ -20,39 +21,31 @@ bytes), and report whether it is valid: structure, metadata, checksums,
 layer, tar-split, and whether this host's Docker could take it (image,
 storage, os, arch). Exits 1 when the envelope is invalid.
 
-Flags:
-  --format json|text  report format (layer-check: json, layer-tool check: text)
-  --skip-image        do not look for the source image on this host
-  --skip-storage      do not require an overlay store here
-  --skip-os           do not compare the operating system
-  --skip-arch         do not compare the architecture
-  --offline           skip all four host checks (no daemon needed)
-  --containerd-address SOCK
-                      ask containerd at SOCK instead of the Docker API
-  --namespace NS      containerd namespace (default $CONTAINERD_NAMESPACE,
-                      else "default")
-  --expect sha256:HEX the input as stored must have this sha256 (as
-                      layer-export printed it); adds an "expect" check
-
-Examples:
-  layer-check < web.layer.zst | jq .valid
+`,
+	examples: `  layer-check < web.layer.zst | jq .valid
   layer-tool check web.layer.gz --skip-os --skip-arch
-`
+`,
+}
 
 func checkCommand(name string, fileArg bool) *command {
-	cmd := &command{name: name, usage: checkUsage}
+	cmd := &command{name: name, doc: checkDoc}
 	cmd.exec = func(ctx context.Context, args []string, s Streams) error {
-		fs := newFlags(name, checkUsage, s)
+		fs := cmd.newFlags()
 		format := "json"
 		if fileArg {
 			format = "text"
 		}
-		fs.StringVar(&format, "format", format, "report format")
-		skip := addSkipFlags(fs)
+		fs.StringVar(&format, "format", format, "report as `json|text` (layer-check: json, layer-tool check: text)")
+		skip := addSkipFlags(fs, map[string]string{
+			checkOS:      "do not compare the operating system",
+			checkArch:    "do not compare the architecture",
+			checkStorage: "do not require an overlay store here",
+			checkImage:   "do not look for the source image on this host",
+		})
 		eopts := addEngineFlags(fs)
-		offline := fs.Bool("offline", false, "skip the host checks")
-		expect := fs.String("expect", "", "sha256 the input must have")
-		pos, err := parse(fs, checkUsage, args, s)
+		offline := fs.Bool("offline", false, "skip all four host checks (no daemon needed)")
+		expect := fs.String("expect", "", "the input as stored must have this `sha256:HEX` (as layer-export printed it); adds an \"expect\" check")
+		pos, err := parse(cmd, args, s)
 		if err != nil {
 			return err
 		}

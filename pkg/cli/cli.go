@@ -34,11 +34,32 @@ type Streams struct {
 	Stderr io.Writer
 }
 
-// command is one command: its name as printed in errors, and how it runs.
+// command is one command: its name as printed in errors, its usage, and
+// how it runs.
 type command struct {
-	name  string
-	usage string
-	exec  func(ctx context.Context, args []string, s Streams) error
+	name string
+	doc  doc
+	// fs is the command's flag set, once exec has defined it.
+	fs   *flag.FlagSet
+	exec func(ctx context.Context, args []string, s Streams) error
+}
+
+// newFlags makes the command's flag set; parse and run print usage from it.
+func (cmd *command) newFlags() *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	cmd.fs = fs
+	return fs
+}
+
+// usage is the command's usage text, its flags included.
+func (cmd *command) usage() string {
+	fs := cmd.fs
+	if fs == nil {
+		fs = flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	}
+	return usageText(cmd.doc, fs)
 }
 
 // Main runs the program called name (the base name of argv[0]: layer-export,
@@ -123,7 +144,7 @@ func run(ctx context.Context, cmd *command, args []string, s Streams) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(s.Stderr, "%s: %v\n%s", cmd.name, err, cmd.usage)
+		fmt.Fprintf(s.Stderr, "%s: %v\n%s", cmd.name, err, cmd.usage())
 		return exitUsage
 	case errors.Is(err, errInvalid):
 		return exitFailure
@@ -140,25 +161,18 @@ var errInvalid = errors.New("envelope invalid")
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
-// newFlags makes a command's flag set; usage goes to the returned help.
-func newFlags(name, usage string, s Streams) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
 // parse parses flags that may stand before, between or after positional
 // arguments (flag.Parse alone stops at the first positional one), then
 // fills unset flags from LAYER_TOOL_* variables. It returns the positional
 // arguments. "-h" prints usage to stdout and returns flag.ErrHelp.
-func parse(fs *flag.FlagSet, usage string, args []string, s Streams) ([]string, error) {
+func parse(cmd *command, args []string, s Streams) ([]string, error) {
+	fs := cmd.fs
 	args = joinOptionalValues(fs, args)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(s.Stdout, usage)
+				fmt.Fprint(s.Stdout, cmd.usage())
 				return nil, err
 			}
 			return nil, usagef("%v", err)
@@ -227,8 +241,8 @@ func Run(name string) int {
 // API by default (DOCKER_HOST), containerd with --containerd-address.
 func addEngineFlags(fs *flag.FlagSet) *engine.Options {
 	o := &engine.Options{}
-	fs.StringVar(&o.ContainerdAddress, "containerd-address", "", "use containerd at this socket")
-	fs.StringVar(&o.Namespace, "namespace", "", "containerd namespace")
+	fs.StringVar(&o.ContainerdAddress, "containerd-address", "", "use containerd at `SOCK` instead of the Docker API; CONTAINER is an id, a nerdctl name or a unique id prefix")
+	fs.StringVar(&o.Namespace, "namespace", "", "containerd namespace `NS` (default $CONTAINERD_NAMESPACE, else \"default\")")
 	return o
 }
 

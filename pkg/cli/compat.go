@@ -29,11 +29,12 @@ type skips struct{ os, arch, storage, image bool }
 // skipAll is --offline: no host check, no daemon needed.
 var skipAll = skips{os: true, arch: true, storage: true, image: true}
 
-// addSkipFlags adds --skip-NAME for each host check.
-func addSkipFlags(fs *flag.FlagSet) *skips {
+// addSkipFlags adds --skip-NAME for each host check, with the command's
+// help for each.
+func addSkipFlags(fs *flag.FlagSet, help map[string]string) *skips {
 	s := &skips{}
 	for name, p := range map[string]*bool{checkOS: &s.os, checkArch: &s.arch, checkStorage: &s.storage, checkImage: &s.image} {
-		fs.BoolVar(p, "skip-"+name, false, "skip the "+name+" check")
+		fs.BoolVar(p, "skip-"+name, false, help[name])
 	}
 	return s
 }

@@ -16,46 +16,29 @@ import (
 	"github.com/layer-tool/layer-tool/pkg/transfer"
 )
 
-const exportUsage = `usage: layer-export [flags] CONTAINER > FILE
+var exportDoc = doc{
+	synopsis: `usage: layer-export [flags] CONTAINER > FILE
        layer-tool export [flags] CONTAINER FILE
 
 Write a stopped (or, with --pause, running) container's read-write layer and metadata as an envelope
 (to stdout, to -o FILE, or to FILE; - is stdout). CONTAINER is a name, id or
 unique id prefix.
 
-Flags:
-  -o FILE                  write FILE atomically (mode 0600) instead of stdout
-  --compress [none|gzip|zstd]
-                           compress the whole envelope; bare --compress means gzip
-  --level N                compression level (gzip 1-9, zstd 1-22; 0 = default:
-                           gzip 1, zstd 3)
-  --pause                  freeze a running container (docker pause) while its
-                           layer is read, and unpause it however export ends;
-                           a container paused already stays paused
-  --digest-file FILE       write the sha256 of the output (sha256:HEX) to FILE
-                           instead of printing it on stderr; give it to
-                           layer-check or layer-import --expect
-  --containerd-address SOCK
-                           use containerd at SOCK instead of the Docker API;
-                           CONTAINER is an id, a nerdctl name or a unique id
-                           prefix
-  --namespace NS           containerd namespace (default $CONTAINERD_NAMESPACE,
-                           else "default")
-
-Docker's containerd image store (Docker 29) needs no flags: the layer is
+`,
+	notes: `Docker's containerd image store (Docker 29) needs no flags: the layer is
 found through the containerd that the daemon names.
 
 Environment: DOCKER_HOST picks the daemon; SOURCE_DATE_EPOCH fixes the
 envelope's "created" time; LAYER_TOOL_COMPRESS, LAYER_TOOL_LEVEL set flags.
-
-Examples:
-  layer-export web > web.layer
+`,
+	examples: `  layer-export web > web.layer
   layer-export --compress zstd web | ssh backup 'cat > web.layer.zst'
   layer-tool export web web.layer.gz --compress
   layer-export --pause db | aws s3 cp - s3://bucket/db.layer
   layer-export --containerd-address /run/containerd/containerd.sock \
       --namespace k8s.io db > db.layer
-`
+`,
+}
 
 // compressFlag is --compress: bare means gzip.
 type compressFlag struct{ c envelope.Compression }
@@ -85,17 +68,17 @@ func (f *compressFlag) Set(s string) error {
 }
 
 func exportCommand(name string, fileArg bool) *command {
-	cmd := &command{name: name, usage: exportUsage}
+	cmd := &command{name: name, doc: exportDoc}
 	cmd.exec = func(ctx context.Context, args []string, s Streams) error {
-		fs := newFlags(name, exportUsage, s)
-		out := fs.String("o", "", "output file")
+		fs := cmd.newFlags()
+		out := fs.String("o", "", "write `FILE` atomically (mode 0600) instead of stdout")
 		comp := &compressFlag{c: envelope.None}
-		fs.Var(comp, "compress", "compression")
-		level := fs.Int("level", 0, "compression level")
-		digestFile := fs.String("digest-file", "", "write the output's sha256 here")
-		pause := fs.Bool("pause", false, "freeze a running container while its layer is read")
+		fs.Var(comp, "compress", "compress the whole envelope with `none|gzip|zstd`; bare --compress means gzip")
+		level := fs.Int("level", 0, "compression level `N`: gzip 1-9, zstd 1-22; 0 is the default, gzip 1 and zstd 3")
+		digestFile := fs.String("digest-file", "", "write the sha256 of the output (sha256:HEX) to `FILE` instead of printing it on stderr; give it to layer-check or layer-import --expect")
+		pause := fs.Bool("pause", false, "freeze a running container (docker pause) while its layer is read, and unpause it however export ends; a container paused already stays paused")
 		eopts := addEngineFlags(fs)
-		pos, err := parse(fs, exportUsage, args, s)
+		pos, err := parse(cmd, args, s)
 		if err != nil {
 			return err
 		}

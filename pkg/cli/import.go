@@ -12,7 +12,8 @@ import (
 	"github.com/layer-tool/layer-tool/pkg/transfer"
 )
 
-const importUsage = `usage: layer-import [flags] CONTAINER < FILE
+var importDoc = doc{
+	synopsis: `usage: layer-import [flags] CONTAINER < FILE
        layer-tool import [flags] FILE CONTAINER
 
 Replace a stopped container's read-write layer with the one in an envelope
@@ -22,33 +23,14 @@ Podman's overlay, a containerd overlayfs snapshot), and come from an image with
 the same rootfs layers as the source's. Nothing is changed unless the whole
 envelope verified; the old layer is kept as a backup beside it.
 
-Flags:
-  -i FILE          read the envelope from FILE instead of stdin
-  --no-backup      delete the old layer after a successful swap
-  --rollback       swap the newest backup back in (no envelope read)
-  --list-backups   list the kept backups (no envelope read)
-  --skip-image     accept an image with other rootfs layers
-  --skip-storage   accept an envelope whose source was not overlay2 (Docker),
-                   overlay (Podman) or overlayfs (containerd)
-  --containerd-address SOCK
-                   use containerd at SOCK instead of the Docker API; CONTAINER
-                   is an id, a nerdctl name or a unique id prefix
-  --namespace NS   containerd namespace (default $CONTAINERD_NAMESPACE, else
-                   "default")
-  --skip-os        accept an envelope from another OS
-  --skip-arch      accept an envelope from another architecture
-  --expect sha256:HEX
-                   refuse the envelope unless the input, as stored, has this
-                   sha256 (as layer-export printed it); checked before the swap
-  -q               no progress line
-
-Examples:
-  ssh old-host layer-export web | layer-import web
+`,
+	examples: `  ssh old-host layer-export web | layer-import web
   layer-import web < web.layer.zst
   layer-import --rollback web
   layer-tool import web.layer.gz target-container --no-backup
   layer-import --containerd-address /run/containerd/containerd.sock web < web.layer
-`
+`,
+}
 
 // importFlags are the flags of the import command.
 type importFlags struct {
@@ -63,20 +45,25 @@ type importFlags struct {
 }
 
 func importCommand(name string) *command {
-	cmd := &command{name: name, usage: importUsage}
+	cmd := &command{name: name, doc: importDoc}
 	fileArg := name != "layer-import"
 	cmd.exec = func(ctx context.Context, args []string, s Streams) error {
-		fs := newFlags(name, importUsage, s)
+		fs := cmd.newFlags()
 		var f importFlags
-		fs.StringVar(&f.input, "i", "", "input file")
-		fs.BoolVar(&f.noBackup, "no-backup", false, "delete the old layer")
-		fs.BoolVar(&f.rollback, "rollback", false, "swap the newest backup back in")
-		fs.BoolVar(&f.listBackups, "list-backups", false, "list backups")
-		fs.BoolVar(&f.quiet, "q", false, "no progress")
-		fs.StringVar(&f.expect, "expect", "", "sha256 the input must have")
-		f.skip = addSkipFlags(fs)
+		fs.StringVar(&f.input, "i", "", "read the envelope from `FILE` instead of stdin")
+		fs.BoolVar(&f.noBackup, "no-backup", false, "delete the old layer after a successful swap")
+		fs.BoolVar(&f.rollback, "rollback", false, "swap the newest backup back in (no envelope read)")
+		fs.BoolVar(&f.listBackups, "list-backups", false, "list the kept backups (no envelope read)")
+		fs.BoolVar(&f.quiet, "q", false, "no progress line")
+		fs.StringVar(&f.expect, "expect", "", "refuse the envelope unless the input, as stored, has this `sha256:HEX` (as layer-export printed it); checked before the swap")
+		f.skip = addSkipFlags(fs, map[string]string{
+			checkOS:      "accept an envelope from another OS",
+			checkArch:    "accept an envelope from another architecture",
+			checkStorage: "accept an envelope whose source was not overlay2 (Docker), overlay (Podman) or overlayfs (containerd)",
+			checkImage:   "accept an image with other rootfs layers",
+		})
 		f.engine = addEngineFlags(fs)
-		pos, err := parse(fs, importUsage, args, s)
+		pos, err := parse(cmd, args, s)
 		if err != nil {
 			return err
 		}
