@@ -108,12 +108,16 @@ func checkCommand(name string, fileArg bool) *command {
 	return cmd
 }
 
+// reportOrder is the order of the host checks in a report: what the
+// envelope needs here first. (They are made in hostChecks order.)
+var reportOrder = []string{checkImage, checkStorage, checkOS, checkArch}
+
 // checkHost adds the host checks: whether this host's engine could take
 // the envelope. Checks that cannot be made (no readable envelope.json, no
 // engine) say why.
 func checkHost(ctx context.Context, rep *envelope.Report, skip skips, eopts engine.Options) {
 	unmade := func(s envelope.Status, format string, args ...any) {
-		for _, n := range hostChecks {
+		for _, n := range reportOrder {
 			if skip.has(n) {
 				rep.Add(n, envelope.Skip, "skipped by --skip-%s", n)
 			} else {
@@ -140,8 +144,13 @@ func checkHost(ctx context.Context, rep *envelope.Report, skip skips, eopts engi
 		unmade(envelope.Fail, "%v (use --offline to skip the host checks)", err)
 		return
 	}
-	for _, c := range compatibility(ctx, rep.Meta, checkHere(eng, host, rep.Meta), skip, false) {
-		rep.Add(c.Name, c.Status, "%s", c.Message)
+	checks := compatibility(ctx, rep.Meta, checkHere(eng, host, rep.Meta), skip, false)
+	for _, name := range reportOrder {
+		for _, c := range checks {
+			if c.Name == name {
+				rep.Add(c.Name, c.Status, "%s", c.Message)
+			}
+		}
 	}
 }
 

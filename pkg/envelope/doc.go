@@ -1,6 +1,13 @@
 // Package envelope reads and writes envelope v1, the stream that carries a
 // container's read-write layer and its metadata.
 //
+// It owns the wire format: [Write]; one walker of the members (walk.go)
+// in which every rule of the format exists once, run by [Extract] in
+// strict mode (the first fault is the error: layer-import) and by
+// [Verify] in collecting mode (every fault goes into the [Report]:
+// layer-check); compression, digests, tar-split metadata and the bounds
+// on hostile input.
+//
 // # Envelope v1
 //
 // An envelope is a POSIX (PAX) tar stream, optionally compressed as a whole

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
@@ -283,13 +284,18 @@ func (w *walk) layer(ctx context.Context, m *Member) (stop bool) {
 	return false
 }
 
-// layerFault notes a fault met while reading layer.tar: structural if the
-// stream broke, a fault of the layer's content otherwise.
+// layerFault notes a fault met while reading layer.tar, naming the member
+// unless the error does already (the member's own read errors do):
+// structural if the stream broke, a fault of the layer's content
+// otherwise.
 func (w *walk) layerFault(err error) bool {
+	if !strings.HasPrefix(err.Error(), MemberLayer+": ") {
+		err = fmt.Errorf("%s: %w", MemberLayer, err)
+	}
 	if errors.Is(err, ErrStructure) {
 		return w.fault(CheckStructure, err)
 	}
-	return w.fault(CheckLayer, fmt.Errorf("%s: %w", MemberLayer, err))
+	return w.fault(CheckLayer, err)
 }
 
 // finish applies the rules that need the whole envelope: SHA256SUMS, the
