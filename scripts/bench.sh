@@ -38,7 +38,9 @@
 # runs (or at the end), and before the import runs of each fixture the script
 # syncs and waits --settle seconds (ext4 without a journal creates files
 # slowly for a while after a bulk delete). Raw samples are kept in
-# $LT_STATE/bench-results/.
+# $LT_STATE/bench-results/; scripts/benchreport does the arithmetic (medians,
+# spreads, ratios) and prints the tables, also again from a kept run's
+# samples (see its doc comment).
 #
 # Options:
 #   -n RUNS         runs per command (default 5)
@@ -230,7 +232,8 @@ if [[ "$(stat -c %d "$WORK")" != "$(stat -c %d "$DATA_ROOT")" ]]; then
 fi
 
 log "go build -o $BIN/ ./cmd/..."
-(cd "$ROOT" && go build -o "$BIN/" ./cmd/... && go build -o "$BIN/benchfixture" ./scripts/benchfixture)
+(cd "$ROOT" && go build -o "$BIN/" ./cmd/... ./scripts/benchfixture ./scripts/benchreport)
+REPORT="$BIN/benchreport"
 EXPORT="$BIN/layer-export"
 IMPORT="$BIN/layer-import"
 CHECK="$BIN/layer-check"
@@ -401,21 +404,16 @@ make_fixture() {
 # non-zero exit). CMD may write a byte count to $SIZE_FILE.
 SIZE_FILE=""
 sample() {
-	local fx="$1" key="$2" cmd="$3" res tf wall user sys rss size
+	local fx="$1" key="$2" cmd="$3" res tf line
 	res="$WORK/res/$fx.$key"
 	tf="$WORK/time.out"
 	SIZE_FILE="$WORK/size.out"
 	rm -f "$SIZE_FILE"
 	if /usr/bin/time -f '%e %U %S %M' -o "$tf" bash -o pipefail -c "$cmd" \
 		>"$WORK/cmd.out" 2>"$WORK/cmd.err"; then
-		read -r wall user sys rss < <(tail -n1 "$tf")
-		size=""
-		if [[ -f "$SIZE_FILE" ]]; then
-			size="$(tr -dc 0-9 <"$SIZE_FILE")"
-		fi
-		printf '%s %s %s %s\n' "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" \
-			"$rss" "${size:--}" >>"$res"
-		log "  $fx $key: ${wall}s"
+		line="$("$REPORT" sample "$tf" "$SIZE_FILE")"
+		echo "$line" >>"$res"
+		log "  $fx $key: ${line%% *}s"
 	else
 		echo FAIL >>"$res"
 		log "  $fx $key: FAILED; stderr:"
@@ -428,97 +426,16 @@ size_to() {
 	printf '| wc -c > %s' "$(q "$WORK/size.out")"
 }
 
-# median COLUMN FILE: median of a column over the successful runs.
-median() {
-	grep -v '^FAIL' "$2" 2>/dev/null | awk -v c="$1" '$c != "-" { print $c }' | sort -g |
-		awk '{ a[NR] = $1 } END {
-			if (NR == 0) { print "-"; exit }
-			m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-			printf "%.2f\n", m
-		}'
-}
-
-# spread FILE: "min–max" of the wall times.
-spread() {
-	grep -v '^FAIL' "$1" 2>/dev/null | awk '
-		NR == 1 || $1 < lo { lo = $1 }
-		NR == 1 || $1 > hi { hi = $1 }
-		END { if (NR) printf "%.2f–%.2f", lo, hi; else print "-" }'
-}
-
-fails() {
-	grep -c '^FAIL' "$1" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2016 # backquotes are markdown
-declare -A ROW_LABEL=(
-	[exp]='`layer-export C`'
-	[exp_zstd]='`layer-export --compress zstd C`'
-	[exp_gzip]='`layer-export --compress gzip C`'
-	[tar]='`tar --xattrs --numeric-owner -c`'
-	[tar_gzip1]='`tar -c \| gzip -1`'
-	[tar_pigz]='`tar -c \| pigz`'
-	[tar_zstd]='`tar -c \| zstd -T0 -3`'
-	[commit_save]='`docker commit` + `docker save`'
-	[docker_export]='`docker export`'
-	[imp]='`layer-import --no-backup -q T < env`'
-	[tarx]='`tar -xf layer.tar`'
-	[tarx_sync]='`tar -xf layer.tar` + `sync`'
-	[check]='`layer-check --offline < env`'
-	[m_exp]='`layer-export C \| cat > env`'
-	[m_check]='`layer-check --offline < env`'
-	[m_imp]='`layer-import --no-backup -q T < env`'
-)
-# Peers each row is compared with (wall time ratios).
-declare -A ROW_PEERS=(
-	[exp]='tar commit_save'
-	[exp_zstd]='tar_zstd'
-	[exp_gzip]='tar_pigz tar_gzip1'
-	[imp]='tarx_sync tarx'
-)
-declare -A PEER_NAME=(
-	[tar]='tar'
-	[commit_save]='commit+save'
-	[tar_zstd]='tar\|zstd'
-	[tar_pigz]='tar\|pigz'
-	[tar_gzip1]='tar\|gzip -1'
-	[tarx_sync]='tar -x+sync'
-	[tarx]='tar -x'
-)
-
+# mib BYTES: in MiB, one decimal.
 mib() {
-	awk -v b="$1" 'BEGIN { if (b == "-") print "-"; else printf "%.1f", b / 1048576 }'
+	"$REPORT" mib "$1"
 }
 
-# table FIXTURE KEY...: the markdown table of those rows.
+# table FIXTURE KEY...: the markdown table of those rows (labels, peers and
+# columns: scripts/benchreport/table.go).
 table() {
-	local fx="$1" key res wall cpu rss size ratio peer pw f
-	shift
 	echo
-	echo "| command | median wall s | wall min–max s | CPU s | peak RSS MiB | output MiB | ratio to peer (wall) |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
-	for key in "$@"; do
-		res="$WORK/res/$fx.$key"
-		[[ -f "$res" ]] || continue
-		wall="$(median 1 "$res")"
-		cpu="$(median 2 "$res")"
-		rss="$(median 3 "$res")"
-		size="$(median 4 "$res")"
-		[[ "$rss" == - ]] || rss="$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')"
-		ratio=""
-		for peer in ${ROW_PEERS[$key]:-}; do
-			pw="$(median 1 "$WORK/res/$fx.$peer")"
-			if [[ "$wall" != - && "$pw" != - ]]; then
-				ratio+="${ratio:+; }$(awk -v a="$wall" -v b="$pw" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else printf "∞" }') ${PEER_NAME[$peer]}"
-			fi
-		done
-		f="$(fails "$res")"
-		if ((f > 0)); then
-			ratio+="${ratio:+; }**$f of $(wc -l <"$res") runs FAILED**"
-		fi
-		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${ROW_LABEL[$key]}" "$wall" "$(spread "$res")" \
-			"$cpu" "$rss" "$(mib "$size")" "${ratio:-}"
-	done
+	"$REPORT" table "$WORK/res" "$@"
 }
 
 settle() {
@@ -635,8 +552,8 @@ sparse_report() {
 	sparse_row() {
 		if [[ -e "$2/$f" ]]; then
 			printf '| %s | %s | %s |\n' "$1" \
-				"$(du -k "$2/$f" | awk '{ printf "%.1f", $1 / 1024 }')" \
-				"$(du -k --apparent-size "$2/$f" | awk '{ printf "%.1f", $1 / 1024 }')"
+				"$(mib "$(($(du -k "$2/$f" | cut -f1) * 1024))")" \
+				"$(mib "$(($(du -k --apparent-size "$2/$f" | cut -f1) * 1024))")"
 		else
 			printf '| %s | missing | |\n' "$1"
 		fi

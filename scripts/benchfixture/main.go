@@ -370,7 +370,7 @@ func mixed(g *gen, dir string, files int) error {
 	if err := mkdir(filepath.Join(special, "empty-dir", "nested-empty")); err != nil {
 		return err
 	}
-	if err := syscall.Mkfifo(filepath.Join(special, "pipe"), 0o600); err != nil {
+	if err := mkfifo(filepath.Join(special, "pipe"), 0o600); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(special, "suid-tool"), []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
