@@ -225,7 +225,11 @@ func readCapped(m *Member, max int64) ([]byte, error) {
 	if m.Size > max {
 		return nil, fmt.Errorf("%w: %s: %d bytes, more than the %d allowed", ErrStructure, m.Name, m.Size, max)
 	}
-	return io.ReadAll(m)
+	data, err := io.ReadAll(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStructure, err)
+	}
+	return data, nil
 }
 
 // layer hands layer.tar to the handler while tar-split records the same
