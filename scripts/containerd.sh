@@ -62,23 +62,9 @@ _lt_ctrd_state() {
 }
 
 lt_containerd_install() {
-	local -
-	set -u -o pipefail
-	local sudo=()
 	command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 &&
 		command -v runc >/dev/null 2>&1 && return 0
-	if [[ "$(id -u)" != 0 ]]; then
-		if command -v sudo >/dev/null 2>&1; then
-			sudo=(sudo)
-		else
-			_lt_log "need root (or sudo) to install containerd"
-			return 1
-		fi
-	fi
-	_lt_log "installing: containerd runc"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends containerd runc || return 1
+	lt_apt_install containerd runc
 }
 
 # _lt_ctrd_conf: write the private config file (once). Version 2 is what

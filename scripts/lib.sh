@@ -6,6 +6,9 @@
 #                     (or the variable named by LT_HOST_VAR)
 #   lt_daemon_stop    stop it again, but only if this shell started it
 #   lt_base_image     build layer-tool-base:latest and layer-tool-other:latest
+#   lt_apt_install PKG...
+#                     install Debian packages (apt-get update once per shell);
+#                     scripts/podman.sh and scripts/containerd.sh use it too
 #
 # Environment:
 #   LT_STATE     state dir of the private daemon (default /tmp/layer-tool-docker)
@@ -77,7 +80,7 @@ _lt_busybox_ok() {
 lt_install() {
 	local -
 	set -u -o pipefail
-	local pkgs=() sudo=()
+	local pkgs=()
 
 	if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1 ||
 		! _lt_busybox_ok ||
@@ -88,30 +91,38 @@ lt_install() {
 	if ! command -v zstd >/dev/null 2>&1; then
 		pkgs+=(zstd)
 	fi
-	if ((${#pkgs[@]} == 0)); then
-		return 0 # fast path: nothing to do, works without root too
-	fi
+	lt_apt_install "${pkgs[@]}"
+}
 
+# lt_apt_install PKG...: install Debian packages without their recommends, as
+# root or through sudo. apt-get update runs once per shell; apt's output goes
+# to stderr (a script's stdout may be its report). No packages: nothing to do,
+# which works without root too.
+lt_apt_install() {
+	local -
+	set -u -o pipefail
+	local sudo=()
+	(($# > 0)) || return 0
 	if [[ "$(id -u)" != 0 ]]; then
 		if command -v sudo >/dev/null 2>&1; then
 			sudo=(sudo)
 		else
-			_lt_log "need root (or sudo) to install: ${pkgs[*]}"
+			_lt_log "need root (or sudo) to install: $*"
 			return 1
 		fi
 	fi
 	if ! command -v apt-get >/dev/null 2>&1; then
-		_lt_log "apt-get not found; install these by hand: ${pkgs[*]}"
+		_lt_log "apt-get not found; install these by hand: $*"
 		return 1
 	fi
 
-	_lt_log "installing: ${pkgs[*]}"
+	_lt_log "installing: $*"
 	if ((_LT_APT_UPDATED == 0)); then
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || return 1
 		_LT_APT_UPDATED=1
 	fi
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends "${pkgs[@]}" || return 1
+		apt-get install -y -q --no-install-recommends "$@" >&2 || return 1
 }
 
 # --------------------------------------------------------------------------

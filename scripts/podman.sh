@@ -59,22 +59,8 @@ _lt_podman_state() {
 }
 
 lt_podman_install() {
-	local -
-	set -u -o pipefail
-	local sudo=()
 	command -v podman >/dev/null 2>&1 && return 0
-	if [[ "$(id -u)" != 0 ]]; then
-		if command -v sudo >/dev/null 2>&1; then
-			sudo=(sudo)
-		else
-			_lt_log "need root (or sudo) to install podman"
-			return 1
-		fi
-	fi
-	_lt_log "installing: podman"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends podman || return 1
+	lt_apt_install podman
 }
 
 # _lt_podman_conf: write the private config files (once).
