@@ -156,11 +156,7 @@ command -v pigz >/dev/null 2>&1 || missing+=(pigz)
 [[ -x /usr/bin/time ]] || missing+=(time)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
 command -v setfattr >/dev/null 2>&1 || missing+=(attr)
-if ((${#missing[@]} > 0)); then
-	log "installing: ${missing[*]}"
-	env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-	env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+lt_apt_install "${missing[@]}"
 command -v go >/dev/null 2>&1 || die "go is not installed"
 
 BIN=""

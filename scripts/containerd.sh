@@ -52,9 +52,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LT_CTRD="${LT_CTRD:-/tmp/layer-tool-containerd}"
 LT_CTRD_NS="${LT_CTRD_NS:-moby}"
 
-declare -gA _LT_CTRD_STARTED=() # state dir -> 1 when this shell launched its containerd
-
-
 # _lt_ctrd_state: LT_CTRD as an absolute, symlink-free path (what
 # /proc/mounts and the shims' command lines show).
 _lt_ctrd_state() {
@@ -62,23 +59,9 @@ _lt_ctrd_state() {
 }
 
 lt_containerd_install() {
-	local -
-	set -u -o pipefail
-	local sudo=()
 	command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 &&
 		command -v runc >/dev/null 2>&1 && return 0
-	if [[ "$(id -u)" != 0 ]]; then
-		if command -v sudo >/dev/null 2>&1; then
-			sudo=(sudo)
-		else
-			_lt_log "need root (or sudo) to install containerd"
-			return 1
-		fi
-	fi
-	_lt_log "installing: containerd runc"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends containerd runc || return 1
+	lt_apt_install containerd runc
 }
 
 # _lt_ctrd_conf: write the private config file (once). Version 2 is what
@@ -145,23 +128,10 @@ lt_ctr_start() {
 	lt_ctr tasks start --fifo-dir "$(_lt_ctrd_state)/fifo" "$@"
 }
 
-# _lt_ctrd_pids: pids of containerd serving our config.
-_lt_ctrd_pids() {
-	local state p comm cmdline
-	state="$(_lt_ctrd_state)"
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
-		[[ "$comm" == containerd ]] || continue
-		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
-		[[ "$cmdline" == *" --config $state/config.toml"* ]] && echo "$p"
-	done
-}
-
 lt_containerd_start() {
 	local -
 	set -u -o pipefail
-	local state launcher deadline
+	local state
 	state="$(_lt_ctrd_state)"
 	_lt_ctrd_conf || return 1
 	if _lt_ctrd_ping; then
@@ -169,21 +139,9 @@ lt_containerd_start() {
 	else
 		rm -f "$state/containerd.sock"
 		_lt_log "starting private containerd in $state (log: $state/containerd.log)"
-		# Same launch as lt_daemon_start's: own session, launcher pid alive
-		# exactly as long as containerd.
-		setsid --wait nohup containerd --config "$state/config.toml" \
-			</dev/null >>"$state/containerd.log" 2>&1 &
-		launcher=$!
-		_LT_CTRD_STARTED[$state]=1
-		deadline=$((SECONDS + 60))
-		until _lt_ctrd_ping; do
-			if ! kill -0 "$launcher" 2>/dev/null || ((SECONDS >= deadline)); then
-				_lt_log "containerd did not answer on $state/containerd.sock"
-				tail -n 30 "$state/containerd.log" >&2
-				return 1
-			fi
-			sleep 0.2
-		done
+		_LT_STARTED[containerd:$state]=1
+		lt_service_start containerd "$state/containerd.log" _lt_ctrd_ping 60 -- \
+			containerd --config "$state/config.toml" || return 1
 	fi
 	export CONTAINERD_ADDRESS="$state/containerd.sock"
 	_lt_log "containerd ready, CONTAINERD_ADDRESS=$CONTAINERD_ADDRESS"
@@ -220,12 +178,11 @@ _lt_ctrd_thaw() {
 lt_containerd_stop() {
 	local -
 	set +e -u
-	local state sock ns t p comm cmdline ppid deadline m
-	local -a cg=() cgdirs=()
-	local -A shims=()
+	local state sock ns t p m
+	local -a pids=() kids=() cgdirs=()
 	state="$(_lt_ctrd_state)"
 	sock="$state/containerd.sock"
-	if [[ "${_LT_CTRD_STARTED[$state]:-}" != 1 && "${1:-}" != force ]]; then
+	if [[ "${_LT_STARTED[containerd:$state]:-}" != 1 && "${1:-}" != force ]]; then
 		return 0
 	fi
 	# The orderly way first, while containerd answers: resume paused tasks
@@ -240,56 +197,26 @@ lt_containerd_stop() {
 			done
 		done
 	fi
-	for p in $(_lt_ctrd_pids); do
-		_lt_log "stopping containerd (pid $p)"
-		kill -TERM "$p" 2>/dev/null
-	done
-	deadline=$((SECONDS + 15))
-	while [[ -n "$(_lt_ctrd_pids)" ]] && ((SECONDS < deadline)); do
-		sleep 0.2
-	done
-	for p in $(_lt_ctrd_pids); do
-		kill -KILL "$p" 2>/dev/null
-	done
+	mapfile -t pids < <(_lt_pids containerd " --config $state/config.toml")
+	lt_service_stop containerd 15 containerd " --config $state/config.toml" "${pids[@]}"
 	# Shims outlive containerd by design; ours name our socket with
-	# -address. Their children are the containers' inits: kill those first.
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
-		[[ "$comm" == containerd-shim* ]] || continue
-		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
-		[[ "$cmdline" == *" -address $sock "* || "$cmdline" == *" -address $sock" ]] && shims[$p]=1
+	# -address. Their children are the containers' inits: kill those first,
+	# each in its cgroups, thawed (a frozen process takes SIGKILL only then).
+	mapfile -t pids < <(_lt_pids 'containerd-shim*' " -address $sock ")
+	mapfile -t kids < <(_lt_children "${pids[@]}")
+	for p in "${kids[@]}"; do
+		mapfile -t -O "${#cgdirs[@]}" cgdirs < <(_lt_ctrd_cgroups "$p")
 	done
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		[[ -z "${shims[$p]:-}" ]] || continue
-		ppid="$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$p/stat" 2>/dev/null)" || continue
-		if [[ -n "${shims[$ppid]:-}" ]]; then
-			_lt_log "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
-			mapfile -t cg < <(_lt_ctrd_cgroups "$p")
-			cgdirs+=("${cg[@]}")
-			kill -KILL "$p" 2>/dev/null
-			_lt_ctrd_thaw "${cg[@]}"
-		fi
-	done
-	for p in "${!shims[@]}"; do
-		_lt_log "stopping containerd-shim (pid $p)"
-		kill -TERM "$p" 2>/dev/null
-	done
-	deadline=$((SECONDS + 10))
-	for p in "${!shims[@]}"; do
-		while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do
-			sleep 0.2
-		done
-		kill -KILL "$p" 2>/dev/null
-	done
+	_lt_kill_containers "${kids[@]}"
+	_lt_ctrd_thaw "${cgdirs[@]}"
+	lt_service_stop containerd-shim 10 'containerd-shim*' " -address $sock " "${pids[@]}"
 	# The killed containers' cgroups, now empty (deleting the task would
 	# have removed them).
 	for m in "${cgdirs[@]}"; do
 		rmdir -- "$m" 2>/dev/null
 	done
 	_lt_unmount_below "$state"
-	unset '_LT_CTRD_STARTED[$state]'
+	unset '_LT_STARTED[containerd:$state]'
 	return 0
 }
 

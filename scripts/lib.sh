@@ -7,6 +7,19 @@
 #   lt_daemon_stop    stop it again, but only if this shell started it
 #   lt_base_image     build layer-tool-base:latest and layer-tool-other:latest
 #
+# and, for the daemons of scripts/podman.sh and scripts/containerd.sh too:
+#
+#   lt_apt_install PKG...            install Debian packages (apt-get update
+#                                    once per shell)
+#   lt_service_start NAME LOG READY TIMEOUT -- CMD...
+#                                    start a daemon in its own session and wait
+#                                    until the command READY succeeds
+#   lt_service_wait NAME LOG READY TIMEOUT [PID]
+#                                    wait for a daemon that is starting
+#   lt_service_stop NAME TIMEOUT COMM NEEDLE PID...
+#                                    SIGTERM, wait, SIGKILL; only processes that
+#                                    still look like ours are signalled
+#
 # Environment:
 #   LT_STATE     state dir of the private daemon (default /tmp/layer-tool-docker)
 #   LT_DRIVER    storage driver of a daemon lt_daemon_start launches
@@ -50,8 +63,11 @@ LT_OTHER_IMAGE="layer-tool-other:latest"
 # never forgets or stops another.
 LT_DAEMON_STARTED=0
 LT_DAEMON_PID=""
-declare -gA _LT_STARTED=() # state dir -> 1 when this shell launched its dockerd
-declare -gA _LT_PIDS=()    # state dir -> pid of its dockerd
+# "dockerd:STATE", "podman:STATE", "containerd:STATE" -> 1 when this shell
+# launched that daemon (lt_daemon_start, lt_podman_start, lt_containerd_start);
+# their stop functions do nothing for a daemon without an entry.
+declare -gA _LT_STARTED=()
+declare -gA _LT_PIDS=() # state dir -> pid of its dockerd
 
 _lt_log() {
 	printf 'layer-tool: %s\n' "$*" >&2
@@ -77,7 +93,7 @@ _lt_busybox_ok() {
 lt_install() {
 	local -
 	set -u -o pipefail
-	local pkgs=() sudo=()
+	local pkgs=()
 
 	if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1 ||
 		! _lt_busybox_ok ||
@@ -88,30 +104,255 @@ lt_install() {
 	if ! command -v zstd >/dev/null 2>&1; then
 		pkgs+=(zstd)
 	fi
-	if ((${#pkgs[@]} == 0)); then
-		return 0 # fast path: nothing to do, works without root too
-	fi
+	lt_apt_install "${pkgs[@]}"
+}
 
+# lt_apt_install PKG...: install Debian packages without their recommends, as
+# root or through sudo. apt-get update runs once per shell; apt's output goes
+# to stderr (a script's stdout may be its report). No packages: nothing to do,
+# which works without root too.
+lt_apt_install() {
+	local -
+	set -u -o pipefail
+	local sudo=()
+	(($# > 0)) || return 0
 	if [[ "$(id -u)" != 0 ]]; then
 		if command -v sudo >/dev/null 2>&1; then
 			sudo=(sudo)
 		else
-			_lt_log "need root (or sudo) to install: ${pkgs[*]}"
+			_lt_log "need root (or sudo) to install: $*"
 			return 1
 		fi
 	fi
 	if ! command -v apt-get >/dev/null 2>&1; then
-		_lt_log "apt-get not found; install these by hand: ${pkgs[*]}"
+		_lt_log "apt-get not found; install these by hand: $*"
 		return 1
 	fi
 
-	_lt_log "installing: ${pkgs[*]}"
+	_lt_log "installing: $*"
 	if ((_LT_APT_UPDATED == 0)); then
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || return 1
 		_LT_APT_UPDATED=1
 	fi
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends "${pkgs[@]}" || return 1
+		apt-get install -y -q --no-install-recommends "$@" >&2 || return 1
+}
+
+# --------------------------------------------------------------------------
+# Daemons: lt_service_start / lt_service_wait / lt_service_stop, and the
+# process look-ups behind them (dockerd here, podman.sh, containerd.sh)
+# --------------------------------------------------------------------------
+
+# _lt_alive PID: the process exists and is not a zombie (kill -0 succeeds on
+# zombies, and a daemon we launched may be an unreaped child of this shell).
+_lt_alive() {
+	local pid="$1" stat=""
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	read -r stat 2>/dev/null <"/proc/$pid/stat" || return 1
+	stat="${stat##*) }" # the field after "(comm) " is the state letter
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# _lt_comm PID: the process's name, or nothing.
+_lt_comm() {
+	local comm=""
+	read -r comm 2>/dev/null <"/proc/$1/comm"
+	printf '%s' "$comm"
+}
+
+# _lt_proc_is PID COMM NEEDLE: the process is alive, its name matches the
+# glob COMM, and its command line (each argument followed by a space)
+# contains the string NEEDLE. This is how the daemons of a state dir, and
+# their shims and conmons, are told apart from everyone else's: by a private
+# path on their command line, never by name alone. Reads /proc without
+# forking, as it runs for every process on the machine.
+_lt_proc_is() {
+	local pid="$1" comm="" IFS=' '
+	local -a argv=()
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	read -r comm 2>/dev/null <"/proc/$pid/comm" || return 1
+	# shellcheck disable=SC2053 # $2 is a glob
+	[[ "$comm" == $2 ]] || return 1
+	mapfile -d '' -t argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
+	[[ "${argv[*]} " == *"$3"* ]] || return 1
+	_lt_alive "$pid"
+}
+
+# _lt_pids COMM NEEDLE: the pids of every process _lt_proc_is matches, one a
+# line.
+_lt_pids() {
+	local p
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		if _lt_proc_is "$p" "$1" "$2"; then
+			echo "$p"
+		fi
+	done
+}
+
+# _lt_children PID...: the live processes whose parent is one of PIDs (and
+# which are not among them), one a line.
+_lt_children() {
+	local p stat ppid
+	local -A parents=()
+	for p in "$@"; do
+		parents[$p]=1
+	done
+	((${#parents[@]} > 0)) || return 0
+	for p in /proc/[0-9]*; do
+		p="${p#/proc/}"
+		[[ -z "${parents[$p]:-}" ]] || continue
+		read -r stat 2>/dev/null <"/proc/$p/stat" || continue
+		stat="${stat##*) }" # parent pid: field 4, the second after "(comm) "
+		read -r _ ppid _ <<<"$stat"
+		if [[ -n "${parents[$ppid]:-}" ]] && _lt_alive "$p"; then
+			echo "$p"
+		fi
+	done
+}
+
+# _lt_kill_containers PID...: SIGKILL these container processes (found as
+# the children of our shims or conmons).
+_lt_kill_containers() {
+	local p
+	for p in "$@"; do
+		_lt_alive "$p" || continue
+		_lt_log "killing container process $(_lt_comm "$p") (pid $p)"
+		kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# _lt_kill_tree PID...: SIGKILL the children of PIDs (the containers' init
+# processes), then PIDs (shims, conmons, containerd that outlived their
+# daemon). Children first, so they do not get reparented away from PIDs.
+_lt_kill_tree() {
+	local p kids
+	(($# > 0)) || return 0
+	kids="$(_lt_children "$@")"
+	# shellcheck disable=SC2086 # one pid per word
+	_lt_kill_containers $kids
+	for p in "$@"; do
+		_lt_alive "$p" || continue
+		_lt_log "killing leftover $(_lt_comm "$p") (pid $p)"
+		kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# _lt_dump_log LOG: the end of a daemon's log, on stderr.
+_lt_dump_log() {
+	{
+		echo "---- last 30 lines of $1 ----"
+		tail -n 30 "$1" 2>/dev/null || echo "(no log)"
+		echo "----"
+	} >&2
+}
+
+# lt_service_wait NAME LOG READY TIMEOUT [PID]: wait up to TIMEOUT seconds
+# until the command READY (a function, no arguments) succeeds. Gives up early
+# if PID (the daemon or its launcher) died: it exited on a startup error. On
+# failure the end of LOG goes to stderr.
+lt_service_wait() {
+	local -
+	set -u -o pipefail
+	local name="$1" log="$2" ready="$3" limit="$4" pid="${5:-}" deadline
+	deadline=$((SECONDS + limit))
+	until "$ready"; do
+		if [[ -n "$pid" ]] && ! _lt_alive "$pid"; then
+			_lt_log "$name exited during startup"
+			_lt_dump_log "$log"
+			return 1
+		fi
+		if ((SECONDS >= deadline)); then
+			_lt_log "$name did not answer within ${limit}s"
+			_lt_dump_log "$log"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# lt_service_start NAME LOG READY TIMEOUT -- CMD...: start the daemon CMD in
+# the background, its output appended to LOG, then lt_service_wait for it.
+# LT_SERVICE_LAUNCHER is the pid of its launcher. Record that this shell
+# started the daemon (in _LT_STARTED) before calling this, so that an EXIT
+# trap stops it even if startup fails or is interrupted.
+lt_service_start() {
+	local -
+	set -u -o pipefail
+	local name="$1" log="$2" ready="$3" limit="$4"
+	shift 4
+	[[ "${1:-}" != -- ]] || shift
+	# setsid: own session, so a Ctrl-C aimed at the test run does not kill the
+	# daemon before our EXIT trap stops it cleanly; --wait keeps the launcher
+	# pid alive exactly as long as the daemon, which lets us notice early
+	# exits. nohup: survive the controlling terminal going away.
+	setsid --wait nohup "$@" </dev/null >>"$log" 2>&1 &
+	LT_SERVICE_LAUNCHER=$!
+	lt_service_wait "$name" "$log" "$ready" "$limit" "$LT_SERVICE_LAUNCHER"
+}
+
+# lt_service_stop NAME TIMEOUT COMM NEEDLE PID...: SIGTERM the processes
+# PID..., wait up to TIMEOUT seconds for them to exit, then SIGKILL the rest.
+# A signal goes to a pid only if, right before it is sent, _lt_proc_is PID
+# COMM NEEDLE holds (NEEDLE: a private path on the daemon's command line): a
+# pid that was recycled, or a daemon of another state dir (the system's,
+# another test run's), is never signalled. Callers stop only daemons this
+# shell started (see _LT_STARTED). Never fails.
+lt_service_stop() {
+	local -
+	set +e -u
+	local name="$1" limit="$2" comm="$3" needle="$4" p deadline
+	shift 4
+	local -a pids=()
+	for p in "$@"; do
+		_lt_proc_is "$p" "$comm" "$needle" || continue
+		_lt_log "stopping $name (pid $p)"
+		kill -TERM "$p" 2>/dev/null && pids+=("$p")
+	done
+	((${#pids[@]} > 0)) || return 0
+	deadline=$((SECONDS + limit))
+	while _lt_any_proc_is "$comm" "$needle" "${pids[@]}" && ((SECONDS < deadline)); do
+		sleep 0.2
+	done
+	for p in "${pids[@]}"; do
+		_lt_proc_is "$p" "$comm" "$needle" || continue
+		_lt_log "$name (pid $p) ignored SIGTERM for ${limit}s; sending SIGKILL"
+		kill -KILL "$p" 2>/dev/null
+	done
+	deadline=$((SECONDS + 5))
+	while _lt_any_proc_is "$comm" "$needle" "${pids[@]}" && ((SECONDS < deadline)); do
+		sleep 0.2
+	done
+	return 0
+}
+
+# _lt_any_proc_is COMM NEEDLE PID...: one of PIDs is still such a process.
+_lt_any_proc_is() {
+	local comm="$1" needle="$2" p
+	shift 2
+	for p in "$@"; do
+		if _lt_proc_is "$p" "$comm" "$needle"; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+# _lt_unmount_below DIR: lazily unmount DIR and everything below it, deepest
+# first (overlay "merged" dirs, netns bind mounts, shm), so the directory can
+# be removed and nothing leaks into the host's mount table. DIR must be
+# absolute and free of symlinks, as /proc/mounts shows it.
+_lt_unmount_below() {
+	local state="$1" m
+	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
+		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
+		# /proc/mounts escapes spaces etc. as octal (\040); undo that.
+		m="$(printf '%b' "$m")"
+		umount -l -- "$m" 2>/dev/null || _lt_log "could not unmount $m"
+	done
 }
 
 # --------------------------------------------------------------------------
@@ -124,28 +365,11 @@ _lt_state() {
 	realpath -m -- "$LT_STATE"
 }
 
-# _lt_alive PID: the process exists and is not a zombie (kill -0 succeeds on
-# zombies, and a dockerd we launched may be an unreaped child of this shell).
-_lt_alive() {
-	local pid="$1" stat
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
-	stat="${stat##*) }" # the field after "(comm) " is the state letter
-	[[ "${stat:0:1}" != Z ]]
-}
-
 # _lt_is_our_dockerd PID: alive, is dockerd, and serves *our* socket. This is
 # what keeps us from ever signalling another daemon (the system one, or a
 # private one under another state dir) after a pid was recycled.
 _lt_is_our_dockerd() {
-	local pid="$1" state comm cmdline
-	state="$(_lt_state)"
-	_lt_alive "$pid" || return 1
-	comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
-	[[ "$comm" == dockerd ]] || return 1
-	cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-	[[ "$cmdline" == *"unix://$state/docker.sock"* ]]
+	_lt_proc_is "$1" dockerd "unix://$(_lt_state)/docker.sock"
 }
 
 # _lt_pidfile_pid: the pid recorded by dockerd, or nothing.
@@ -185,38 +409,10 @@ _lt_export_host() {
 	fi
 }
 
-# _lt_wait_ping SECONDS [LAUNCHER_PID]: poll /_ping until it answers. Gives up
-# early if the launcher process died (dockerd exited on a startup error).
-_lt_wait_ping() {
-	local limit="$1" launcher="${2:-}" deadline=$((SECONDS + $1))
-	while ((SECONDS < deadline)); do
-		if _lt_ping; then
-			return 0
-		fi
-		if [[ -n "$launcher" ]] && ! _lt_alive "$launcher"; then
-			_lt_log "dockerd exited during startup"
-			return 1
-		fi
-		sleep 0.5
-	done
-	_lt_log "dockerd did not answer /_ping within ${limit}s"
-	return 1
-}
-
-_lt_dump_log() {
-	local log
-	log="$(_lt_state)/dockerd.log"
-	{
-		echo "---- last 30 lines of $log ----"
-		tail -n 30 "$log" 2>/dev/null || echo "(no log)"
-		echo "----"
-	} >&2
-}
-
 lt_daemon_start() {
 	local -
 	set -u -o pipefail
-	local state pid launcher driver="${LT_DRIVER:-overlay2}"
+	local state pid driver="${LT_DRIVER:-overlay2}"
 	state="$(_lt_state)"
 	mkdir -p "$state" || return 1
 
@@ -228,10 +424,7 @@ lt_daemon_start() {
 		if ! _lt_ping; then
 			# Alive but silent: probably still starting up (a concurrent caller).
 			_lt_log "waiting for existing dockerd (pid $pid) in $state"
-			if ! _lt_wait_ping 60 "$pid"; then
-				_lt_dump_log
-				return 1
-			fi
+			lt_service_wait dockerd "$state/dockerd.log" _lt_ping 60 "$pid" || return 1
 		fi
 		_lt_log "reusing dockerd (pid $pid) in $state"
 		LT_DAEMON_PID="$pid"
@@ -258,11 +451,9 @@ lt_daemon_start() {
 	[[ -f "$state/daemon.json" ]] || echo '{}' >"$state/daemon.json" || return 1
 
 	_lt_log "starting private dockerd ($driver) in $state (log: $state/dockerd.log)"
-	# setsid: own session, so a Ctrl-C aimed at the test run does not kill the
-	# daemon before our EXIT trap stops it cleanly; --wait keeps the launcher
-	# pid alive exactly as long as dockerd, which lets us notice early exits.
-	# nohup: survive the controlling terminal going away.
-	setsid --wait nohup dockerd \
+	LT_DAEMON_STARTED=1 # set now, so a trap cleans up even if startup fails
+	_LT_STARTED[dockerd:$state]=1
+	lt_service_start dockerd "$state/dockerd.log" _lt_ping 60 -- dockerd \
 		--config-file "$state/daemon.json" \
 		--data-root "$state/data" \
 		--exec-root "$state/exec" \
@@ -271,84 +462,16 @@ lt_daemon_start() {
 		--bridge=none \
 		--iptables=false \
 		--ip-masq=false \
-		--storage-driver "$driver" \
-		</dev/null >>"$state/dockerd.log" 2>&1 &
-	launcher=$!
-	LT_DAEMON_STARTED=1 # set now, so a trap cleans up even if startup fails
-	_LT_STARTED[$state]=1
-
-	if ! _lt_wait_ping 60 "$launcher"; then
-		_lt_dump_log
-		return 1
-	fi
+		--storage-driver "$driver" || return 1
 	LT_DAEMON_PID="$(_lt_pidfile_pid)"
 	_LT_PIDS[$state]="$LT_DAEMON_PID"
 	_lt_export_host || return 1
 	_lt_log "dockerd ready (pid ${LT_DAEMON_PID:-?}), ${LT_HOST_VAR:-DOCKER_HOST}=unix://$state/docker.sock"
 }
 
-# _lt_ppid PID: parent pid from /proc/PID/stat (field 4, after "(comm)").
-_lt_ppid() {
-	local stat
-	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-	stat="${stat##*) }"
-	read -r _ stat _ <<<"$stat"
-	printf '%s' "$stat"
-}
-
-# _lt_kill_leftovers: containerd, its shims, and the containers' init
-# processes that outlived dockerd (only happens after SIGKILL: containerd
-# dies with dockerd, but shims and containers are meant to survive). The
-# containerd processes are recognised by their command line, which names our
-# private exec-root; container inits are children of those shims. Everything
-# is signalled by pid, never by name.
-_lt_kill_leftovers() {
-	local exec_root p comm cmdline ppid
-	local -A ours=()
-	exec_root="$(_lt_state)/exec/"
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
-		[[ "$comm" == containerd* ]] || continue
-		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
-		[[ "$cmdline" == *"$exec_root"* ]] && ours[$p]="$comm"
-	done
-	((${#ours[@]} > 0)) || return 0
-	# Containers first, so they do not get reparented away from the shims.
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		[[ -z "${ours[$p]:-}" ]] || continue
-		ppid="$(_lt_ppid "$p")" || continue
-		if [[ -n "${ours[$ppid]:-}" ]] && _lt_alive "$p"; then
-			_lt_log "killing leftover container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
-			kill -KILL "$p" 2>/dev/null || true
-		fi
-	done
-	for p in "${!ours[@]}"; do
-		if _lt_alive "$p"; then
-			_lt_log "killing leftover ${ours[$p]} (pid $p)"
-			kill -KILL "$p" 2>/dev/null || true
-		fi
-	done
-}
-
-# _lt_unmount_all: lazily unmount everything below the state dir, deepest
-# first (overlay "merged" dirs, netns bind mounts, shm), so the directory can
-# be removed and nothing leaks into the host's mount table.
+# _lt_unmount_all: lazily unmount everything below the state dir.
 _lt_unmount_all() {
 	_lt_unmount_below "$(_lt_state)"
-}
-
-# _lt_unmount_below DIR: lazily unmount DIR and everything below it, deepest
-# first. DIR must be absolute and free of symlinks, as /proc/mounts shows it.
-_lt_unmount_below() {
-	local state="$1" m
-	awk -v s="$state" '$2 == s || index($2, s "/") == 1 { print length($2) "\t" $2 }' \
-		/proc/mounts | sort -rn | cut -f2- | while IFS= read -r m; do
-		# /proc/mounts escapes spaces etc. as octal (\040); undo that.
-		m="$(printf '%b' "$m")"
-		umount -l -- "$m" 2>/dev/null || _lt_log "could not unmount $m"
-	done
 }
 
 # lt_daemon_stop [force]: stop the daemon of LT_STATE if this shell started it
@@ -357,9 +480,10 @@ _lt_unmount_below() {
 lt_daemon_stop() {
 	local -
 	set +e -u
-	local pid deadline state
+	local pid state
+	local -a leftovers=()
 	state="$(_lt_state)"
-	if [[ "${_LT_STARTED[$state]:-}" != 1 && "${1:-}" != force ]]; then
+	if [[ "${_LT_STARTED[dockerd:$state]:-}" != 1 && "${1:-}" != force ]]; then
 		return 0
 	fi
 
@@ -367,22 +491,13 @@ lt_daemon_stop() {
 	if ! _lt_is_our_dockerd "$pid"; then
 		pid="${_LT_PIDS[$state]:-}"
 	fi
-	if _lt_is_our_dockerd "$pid"; then
-		_lt_log "stopping dockerd (pid $pid)"
-		kill -TERM "$pid" 2>/dev/null
-		deadline=$((SECONDS + 30))
-		while _lt_alive "$pid" && ((SECONDS < deadline)); do
-			sleep 0.5
-		done
-		if _lt_alive "$pid"; then
-			_lt_log "dockerd (pid $pid) ignored SIGTERM for 30s; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null
-			sleep 1
-		fi
-	fi
-	_lt_kill_leftovers
+	lt_service_stop dockerd 30 dockerd "unix://$state/docker.sock" "$pid"
+	# containerd and its shims outlive dockerd after a SIGKILL (shims and
+	# containers are meant to survive it); ours name our private exec-root.
+	mapfile -t leftovers < <(_lt_pids 'containerd*' "$state/exec/")
+	_lt_kill_tree "${leftovers[@]}"
 	_lt_unmount_all
-	unset '_LT_STARTED[$state]' '_LT_PIDS[$state]'
+	unset '_LT_STARTED[dockerd:$state]' '_LT_PIDS[$state]'
 	# shellcheck disable=SC2034 # LT_DAEMON_STARTED is for callers to read
 	if [[ "$pid" == "$LT_DAEMON_PID" || -z "$LT_DAEMON_PID" ]]; then
 		LT_DAEMON_STARTED=0

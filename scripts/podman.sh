@@ -51,30 +51,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LT_PODMAN="${LT_PODMAN:-/tmp/layer-tool-podman}"
 LT_PODMAN_DRIVER="${LT_PODMAN_DRIVER:-overlay}"
 
-declare -gA _LT_PODMAN_STARTED=() # state dir -> 1 when this shell launched its service
-
-
 _lt_podman_state() {
 	realpath -m -- "$LT_PODMAN"
 }
 
 lt_podman_install() {
-	local -
-	set -u -o pipefail
-	local sudo=()
 	command -v podman >/dev/null 2>&1 && return 0
-	if [[ "$(id -u)" != 0 ]]; then
-		if command -v sudo >/dev/null 2>&1; then
-			sudo=(sudo)
-		else
-			_lt_log "need root (or sudo) to install podman"
-			return 1
-		fi
-	fi
-	_lt_log "installing: podman"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends podman || return 1
+	lt_apt_install podman
 }
 
 # _lt_podman_conf: write the private config files (once).
@@ -140,24 +123,10 @@ _lt_podman_ping() {
 	curl -fsS --max-time 3 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1
 }
 
-# _lt_podman_service_pids: pids of `podman ... system service` serving our
-# socket, recognised by their command line.
-_lt_podman_service_pids() {
-	local state p comm cmdline
-	state="$(_lt_podman_state)"
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
-		[[ "$comm" == podman ]] || continue
-		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
-		[[ "$cmdline" == *" system service "*"unix://$state/podman.sock"* ]] && echo "$p"
-	done
-}
-
 lt_podman_start() {
 	local -
 	set -u -o pipefail
-	local state launcher deadline
+	local state
 	state="$(_lt_podman_state)"
 	_lt_podman_conf || return 1
 	if _lt_podman_ping; then
@@ -165,23 +134,12 @@ lt_podman_start() {
 	else
 		rm -f "$state/podman.sock"
 		_lt_log "starting podman system service in $state (log: $state/podman.log)"
+		_LT_STARTED[podman:$state]=1
 		# shellcheck disable=SC2016 # expanded by the inner bash
-		setsid --wait nohup bash -c '
+		lt_service_start "podman service" "$state/podman.log" _lt_podman_ping 60 -- bash -c '
 			source "$1"
 			LT_PODMAN="$2" LT_PODMAN_DRIVER="$3" lt_podman system service --time=0 "unix://$2/podman.sock"
-		' lt-podman "${BASH_SOURCE[0]}" "$state" "$LT_PODMAN_DRIVER" \
-			</dev/null >>"$state/podman.log" 2>&1 &
-		launcher=$!
-		_LT_PODMAN_STARTED[$state]=1
-		deadline=$((SECONDS + 60))
-		until _lt_podman_ping; do
-			if ! kill -0 "$launcher" 2>/dev/null || ((SECONDS >= deadline)); then
-				_lt_log "podman service did not answer /_ping"
-				tail -n 30 "$state/podman.log" >&2
-				return 1
-			fi
-			sleep 0.2
-		done
+		' lt-podman "${BASH_SOURCE[0]}" "$state" "$LT_PODMAN_DRIVER" || return 1
 	fi
 	export PODMAN_HOST="unix://$state/podman.sock"
 	_lt_log "podman ready, PODMAN_HOST=$PODMAN_HOST"
@@ -192,10 +150,10 @@ lt_podman_start() {
 lt_podman_stop() {
 	local -
 	set +e -u
-	local state p comm cmdline ppid deadline m
-	local -A conmons=()
+	local state
+	local -a pids=()
 	state="$(_lt_podman_state)"
-	if [[ "${_LT_PODMAN_STARTED[$state]:-}" != 1 && "${1:-}" != force ]]; then
+	if [[ "${_LT_STARTED[podman:$state]:-}" != 1 && "${1:-}" != force ]]; then
 		return 0
 	fi
 	# Stop the containers the orderly way first (conmon cleans up, podman
@@ -203,42 +161,16 @@ lt_podman_stop() {
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	[[ -d "$state/root" ]] && timeout 60 bash -c 'source "$1"; LT_PODMAN="$2" LT_PODMAN_DRIVER="$3" lt_podman stop --all --time 0' \
 		lt-podman "${BASH_SOURCE[0]}" "$state" "$LT_PODMAN_DRIVER" >/dev/null 2>&1
-	for p in $(_lt_podman_service_pids); do
-		_lt_log "stopping podman service (pid $p)"
-		kill -TERM "$p" 2>/dev/null
-	done
-	deadline=$((SECONDS + 15))
-	while [[ -n "$(_lt_podman_service_pids)" ]] && ((SECONDS < deadline)); do
-		sleep 0.2
-	done
-	for p in $(_lt_podman_service_pids); do
-		kill -KILL "$p" 2>/dev/null
-	done
-	# conmon of our containers: its command line names our run root.
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		comm="$(cat "/proc/$p/comm" 2>/dev/null)" || continue
-		[[ "$comm" == conmon ]] || continue
-		cmdline="$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" || continue
-		[[ "$cmdline" == *"$state/"* ]] && conmons[$p]=1
-	done
-	# Container inits are the conmons' children: kill them first.
-	for p in /proc/[0-9]*; do
-		p="${p#/proc/}"
-		[[ -z "${conmons[$p]:-}" ]] || continue
-		ppid="$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$p/stat" 2>/dev/null)" || continue
-		if [[ -n "${conmons[$ppid]:-}" ]]; then
-			_lt_log "killing container process $(cat "/proc/$p/comm" 2>/dev/null) (pid $p)"
-			kill -KILL "$p" 2>/dev/null
-		fi
-	done
-	for p in "${!conmons[@]}"; do
-		_lt_log "killing conmon (pid $p)"
-		kill -KILL "$p" 2>/dev/null
-	done
+	# The service: `podman ... system service ... unix://$state/podman.sock`.
+	mapfile -t pids < <(_lt_pids podman "unix://$state/podman.sock")
+	lt_service_stop "podman service" 15 podman "unix://$state/podman.sock" "${pids[@]}"
+	# conmon of our containers (its command line names our run root), and
+	# the containers' inits, its children.
+	mapfile -t pids < <(_lt_pids conmon "$state/")
+	_lt_kill_tree "${pids[@]}"
 	sleep 0.2
 	_lt_unmount_below "$state"
-	unset '_LT_PODMAN_STARTED[$state]'
+	unset '_LT_STARTED[podman:$state]'
 	return 0
 }
 
