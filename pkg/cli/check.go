@@ -144,7 +144,7 @@ func checkHost(ctx context.Context, rep *envelope.Report, skip skips, eopts engi
 		unmade(envelope.Fail, "%v (use --offline to skip the host checks)", err)
 		return
 	}
-	checks := compatibility(ctx, rep.Meta, checkHere(eng, host, rep.Meta), skip, false)
+	checks, _ := compatibility(ctx, rep.Meta, checkHere(eng, host, rep.Meta), skip, false)
 	for _, name := range reportOrder {
 		for _, c := range checks {
 			if c.Name == name {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -71,11 +72,14 @@ type here struct {
 // the --skip flag that overrides it) or is skipped. layer-import stops at
 // the first failure; layer-check reports them all. A check is made only
 // when it is not skipped, so a skipped image check asks the engine
-// nothing.
-func compatibility(ctx context.Context, m *envelope.Meta, h here, skip skips, stopAtFail bool) []envelope.Check {
-	var out []envelope.Check
+// nothing. cause is the first failure as an error, wrapping the engine's
+// error where there is one, for a caller that stops there.
+func compatibility(ctx context.Context, m *envelope.Meta, h here, skip skips, stopAtFail bool) (out []envelope.Check, cause error) {
 	add := func(name string, s envelope.Status, format string, args ...any) {
 		out = append(out, envelope.Check{Name: name, Status: s, Message: fmt.Sprintf(format, args...)})
+		if s == envelope.Fail && cause == nil {
+			cause = errors.New(out[len(out)-1].Message)
+		}
 	}
 	for _, name := range hostChecks {
 		if stopAtFail && len(out) > 0 && out[len(out)-1].Status == envelope.Fail {
@@ -104,7 +108,8 @@ func compatibility(ctx context.Context, m *envelope.Meta, h here, skip skips, st
 			desc, layers, err := h.image(ctx)
 			switch {
 			case err != nil:
-				add(name, envelope.Fail, "%v (--skip-image)", err)
+				cause = fmt.Errorf("%w (--skip-image)", err)
+				add(name, envelope.Fail, "%v", cause)
 			case !slices.Equal(layers, m.Container.ImageLayers):
 				add(name, envelope.Fail, "%s has other rootfs layers than the envelope's source image %s (--skip-image)", desc, m.Container.Image)
 			default:
@@ -112,7 +117,7 @@ func compatibility(ctx context.Context, m *envelope.Meta, h here, skip skips, st
 			}
 		}
 	}
-	return out
+	return out, cause
 }
 
 func compare(add func(string, envelope.Status, string, ...any), name, theirs, ours string) {
@@ -161,10 +166,6 @@ func checkHere(eng engine.Engine, host *engine.Host, m *envelope.Meta) here {
 // gateImport refuses an envelope that does not fit the target container:
 // the first failing host check.
 func gateImport(ctx context.Context, eng engine.Engine, c *engine.Container, host *engine.Host, skip skips, m *envelope.Meta) error {
-	for _, ch := range compatibility(ctx, m, importHere(eng, c, host), skip, true) {
-		if ch.Status == envelope.Fail {
-			return fmt.Errorf("%s", ch.Message)
-		}
-	}
-	return nil
+	_, cause := compatibility(ctx, m, importHere(eng, c, host), skip, true)
+	return cause
 }

@@ -945,9 +945,11 @@ func TestVerifyReadError(t *testing.T) {
 			env := writeEnvelope(t, fx.c, comp)
 			// A reader that fails is no finding about the envelope: Verify
 			// returns its error, not a report.
-			rep, err := Verify(context.Background(), &failingReader{data: env[:len(env)/2], err: errIO})
-			if !errors.Is(err, errIO) || rep != nil {
-				t.Fatalf("Verify = %v, %v; want no report and an error wrapping %v", rep, err, errIO)
+			for _, n := range []int{0, len(env) / 2} {
+				rep, err := Verify(context.Background(), &failingReader{data: env[:n], err: errIO})
+				if !errors.Is(err, errIO) || rep != nil {
+					t.Fatalf("after %d bytes: Verify = %v, %v; want no report and an error wrapping %v", n, rep, err, errIO)
+				}
 			}
 		})
 	}

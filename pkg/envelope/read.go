@@ -68,7 +68,7 @@ func (m *Member) Digest() string { return hex.EncodeToString(m.h.Sum()) }
 func NewReader(r io.Reader) (*Reader, error) {
 	d, err := decompress(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStructure, err)
+		return nil, fmt.Errorf("%w: %w", ErrStructure, err)
 	}
 	cr := &countingReader{r: d}
 	return &Reader{Compression: d.compression, d: d, counted: cr, tr: tar.NewReader(cr)}, nil

@@ -13,7 +13,9 @@ import (
 // Tree is a directory an envelope carries, with the options it is read or
 // written with: for the container's layer, an overlay upper dir.
 type Tree struct {
-	Dir  string
+	// Dir is the directory: for the layer, the overlay upper dir.
+	Dir string
+	// Opts are how it is read or written (UserXattr, Warn).
 	Opts overlay.Options
 }
 

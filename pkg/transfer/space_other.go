@@ -2,8 +2,11 @@
 
 package transfer
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 func statfs(dir string) (space, error) {
-	return space{}, errors.New("import: free space can only be checked on Linux")
+	return space{}, fmt.Errorf("statfs %s: %w: an import needs Linux", dir, errors.ErrUnsupported)
 }
