@@ -50,11 +50,19 @@ const (
 
 // Classify tells what a layer tar header stands for. Whiteouts and opaque
 // markers are recognised by name, as every consumer of OCI layers does.
-func Classify(hdr *tar.Header) Kind {
+func Classify(hdr *tar.Header) Kind { return classify(hdr, false) }
+
+// ClassifyPlain tells what an entry of a plain tree's tar (see [Options]
+// Plain) stands for: by its type alone, so a file named ".wh.x" is a
+// file, and there are neither whiteouts nor opaque markers.
+func ClassifyPlain(hdr *tar.Header) Kind { return classify(hdr, true) }
+
+func classify(hdr *tar.Header, plain bool) Kind {
 	base := path.Base(strings.TrimSuffix(hdr.Name, "/"))
 	switch hdr.Typeflag {
 	case tar.TypeReg:
 		switch {
+		case plain:
 		case base == WhiteoutOpaque:
 			return KindOpaque
 		case strings.HasPrefix(base, WhiteoutPrefix):
@@ -75,10 +83,16 @@ func Classify(hdr *tar.Header) Kind {
 	return KindOther
 }
 
-// Add counts one entry.
-func (s *Stats) Add(hdr *tar.Header) {
+// Add counts one entry of a layer.
+func (s *Stats) Add(hdr *tar.Header) { s.add(hdr, false) }
+
+// AddPlain counts one entry of a plain tree's tar, as [ClassifyPlain]
+// classifies it: it counts no whiteouts and no opaque directories.
+func (s *Stats) AddPlain(hdr *tar.Header) { s.add(hdr, true) }
+
+func (s *Stats) add(hdr *tar.Header, plain bool) {
 	s.Entries++
-	switch Classify(hdr) {
+	switch classify(hdr, plain) {
 	case KindFile:
 		s.Files++
 		s.Bytes += hdr.Size
