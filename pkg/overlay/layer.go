@@ -21,8 +21,16 @@ var (
 	ErrLimit = errors.New("layer exceeds its declared size")
 )
 
-// Options tune how an upper directory is read.
+// Options tune how an upper directory is read, or a layer applied.
 type Options struct {
+	// Plain: the tree is a plain directory (a volume), not an overlay
+	// upper directory, and its tar is the canonical tar of the directory
+	// as it is: no whiteout or opaque conversion in either direction,
+	// every xattr carried (trusted.overlay.* too), names beginning ".wh."
+	// ordinary names, and a first entry "./" for the root directory
+	// itself. UserXattr is then ignored. See "Plain trees (volumes)" in
+	// the package documentation.
+	Plain bool
 	// UserXattr: the overlay keeps its own attributes in user.overlay.*
 	// (the daemon mounts with userxattr) instead of trusted.overlay.*.
 	UserXattr bool
@@ -72,12 +80,14 @@ func (p Plan) Headers() [sha256.Size]byte { return p.headers }
 func (p Plan) Same(q Plan) bool { return p == q }
 
 // Measure walks root without reading file contents and returns the plan
-// of the tar that [Write] would produce for it.
+// of the tar that [Write] would produce for it, a layer or, with
+// opts.Plain, a plain tree.
 func Measure(ctx context.Context, root string, opts Options) (Plan, error) {
 	return run(ctx, root, nil, opts)
 }
 
-// Write streams the canonical layer tar of root into w and returns its plan.
+// Write streams the canonical layer tar of root into w, or with opts.Plain
+// the canonical tar of root as a plain tree, and returns its plan.
 func Write(ctx context.Context, root string, w io.Writer, opts Options) (Plan, error) {
 	if w == nil {
 		return Plan{}, errors.New("write layer: nil writer")
@@ -103,7 +113,7 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 			}
 			s.raw = s.raw[:0]
 		}
-		st.Add(e.hdr)
+		st.add(e.hdr, opts.Plain)
 		if e.hdr.Typeflag != tar.TypeReg || e.hdr.Size == 0 {
 			return nil
 		}

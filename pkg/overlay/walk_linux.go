@@ -41,7 +41,35 @@ func walk(ctx context.Context, root string, opts Options, fn func(*entry) error)
 		return fmt.Errorf("upper dir %s: not a directory", root)
 	}
 	w := &walker{ctx: ctx, opts: opts, fn: fn, links: map[devIno]string{}}
+	if opts.Plain {
+		if err := w.root(root, &st); err != nil {
+			return err
+		}
+	}
 	return w.dir(root, "")
+}
+
+// root writes the "./" entry of a plain tree. An upper dir's own owner and
+// mode are the engine's, but a volume's are its data's: postgres refuses a
+// data directory that is not 0700 and its own.
+func (w *walker) root(abs string, st *unix.Stat_t) error {
+	hdr := header(st, "./")
+	hdr.Typeflag = tar.TypeDir
+	if _, err := w.xattrs(abs, hdr); err != nil {
+		return err
+	}
+	return w.fn(&entry{hdr: hdr})
+}
+
+// header is the part of an entry's header that every kind has.
+func header(st *unix.Stat_t, name string) *tar.Header {
+	return &tar.Header{
+		Name:    name,
+		Mode:    int64(st.Mode & 07777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
+	}
 }
 
 // dir visits the entries of the directory abs, whose layer name is rel
@@ -78,22 +106,16 @@ func readNames(abs string) ([]string, error) {
 }
 
 func (w *walker) one(abs, dir, name string) error {
-	if strings.HasPrefix(name, WhiteoutPrefix) {
+	if !w.opts.Plain && strings.HasPrefix(name, WhiteoutPrefix) {
 		return fmt.Errorf("%s: a file named %q would read as a whiteout: %w", abs, name, ErrUnsupportedLayer)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(abs, &st); err != nil {
 		return fmt.Errorf("stat %s: %w", abs, err)
 	}
-	hdr := &tar.Header{
-		Name:    dir + name,
-		Mode:    int64(st.Mode & 07777),
-		Uid:     int(st.Uid),
-		Gid:     int(st.Gid),
-		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
-	}
+	hdr := header(&st, dir+name)
 	kind := st.Mode & unix.S_IFMT
-	if kind == unix.S_IFCHR && st.Rdev == 0 {
+	if !w.opts.Plain && kind == unix.S_IFCHR && st.Rdev == 0 {
 		// A whiteout. Its xattrs, if any, are the overlay's business.
 		hdr.Name = dir + WhiteoutPrefix + name
 		hdr.Typeflag = tar.TypeReg
@@ -170,7 +192,7 @@ func (w *walker) one(abs, dir, name string) error {
 }
 
 // xattrs copies the extended attributes of abs into hdr's PAX records,
-// leaving out the overlay's own, and reports whether abs is an opaque
+// leaving out the overlay's own (in a layer), and reports whether abs is an opaque
 // directory. Attributes for redirect_dir and metacopy make the layer
 // unexportable: the file's data or name lives in a lower layer, which a
 // standalone layer cannot point to.
@@ -181,7 +203,7 @@ func (w *walker) xattrs(abs string, hdr *tar.Header) (opaque bool, err error) {
 	}
 	for _, name := range names {
 		own, isOverlay := w.overlayAttr(name)
-		if !isOverlay && strings.HasPrefix(name, userOverlayPrefix) {
+		if !isOverlay && !w.opts.Plain && strings.HasPrefix(name, userOverlayPrefix) {
 			// Kept, a daemon that mounts with userxattr would read it as
 			// overlay metadata; no layer may carry one.
 			return false, fmt.Errorf("%s: has %s, which a userxattr overlay would take for its own: %w", abs, name, ErrUnsupportedLayer)
@@ -215,8 +237,12 @@ func (w *walker) xattrs(abs string, hdr *tar.Header) (opaque bool, err error) {
 }
 
 // overlayAttr reports whether name is one of the overlay's own attributes,
-// and which one.
+// and which one. A plain tree has none: it is not an overlay, and an
+// attribute named trusted.overlay.* is its data like any other.
 func (w *walker) overlayAttr(name string) (string, bool) {
+	if w.opts.Plain {
+		return "", false
+	}
 	if s, ok := strings.CutPrefix(name, trustedOverlay); ok {
 		return s, true
 	}
