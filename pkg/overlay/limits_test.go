@@ -3,6 +3,7 @@ package overlay
 import (
 	"archive/tar"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -20,11 +21,14 @@ func TestLimits(t *testing.T) {
 		{"xattr value too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue+1)}}, ErrBadEntry},
 		{"xattr name too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user." + strings.Repeat("n", maxXattrName): "v"}}, ErrBadEntry},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := checkEntry(tc.hdr)
-			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
-				t.Fatalf("checkEntry = %v, want %v", err, tc.want)
-			}
-		})
+		// A plain tree has the same limits as a layer.
+		for _, plain := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/plain=%v", tc.name, plain), func(t *testing.T) {
+				err := checkEntry(tc.hdr, plain)
+				if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+					t.Fatalf("checkEntry = %v, want %v", err, tc.want)
+				}
+			})
+		}
 	}
 }

@@ -45,7 +45,16 @@ const (
 // directory earlier in the stream, and the entries in the order package
 // overlay writes them, so that no name can come twice. It keeps only the
 // chain of open directories, never the whole list of names.
+//
+// The zero Validator checks a layer. With Plain set before the first entry
+// it checks the tar of a plain tree instead (see [Options] Plain): a first
+// entry "./" for the root directory, and only there; names beginning ".wh."
+// are ordinary names that sort as they are; a character device 0:0 is a
+// device; any xattr, trusted.overlay.* too, may be carried. Every other
+// rule is the layer's.
 type Validator struct {
+	// Plain: the entries are a plain tree's, not a layer's.
+	Plain bool
 	// open is the chain of directories that enclose the last entry, as
 	// their component lists; last is the sort key of the last entry.
 	open [][]string
@@ -56,12 +65,15 @@ type Validator struct {
 // Entry checks the next header of the layer.
 func (v *Validator) Entry(hdr *tar.Header) error {
 	v.n++
-	if err := checkEntry(hdr); err != nil {
+	if v.Plain && hdr.Name == rootName {
+		return v.root(hdr)
+	}
+	if err := checkEntry(hdr, v.Plain); err != nil {
 		return err
 	}
 	name := strings.TrimSuffix(hdr.Name, "/")
 	comps := strings.Split(name, "/")
-	key := sortKey(comps)
+	key := sortKey(comps, v.Plain)
 	if v.last != nil && compareKeys(v.last, key) >= 0 {
 		if compareKeys(v.last, key) == 0 {
 			return fmt.Errorf("%q: duplicate of an earlier entry: %w", hdr.Name, ErrOrder)
@@ -81,11 +93,27 @@ func (v *Validator) Entry(hdr *tar.Header) error {
 	}
 	if hdr.Typeflag == tar.TypeLink {
 		target := strings.Split(hdr.Linkname, "/")
-		if compareKeys(sortKey(target), key) >= 0 {
+		if compareKeys(sortKey(target, v.Plain), key) >= 0 {
 			return fmt.Errorf("%q: hard link to %q, which is not an earlier entry: %w", hdr.Name, hdr.Linkname, ErrOrder)
 		}
 	}
 	return nil
+}
+
+// rootName is the name of the root entry of a plain tree.
+const rootName = "./"
+
+// root checks the root entry of a plain tree. It may only come first, so
+// that Apply sets the staging dir's owner and attributes once, before
+// anything is made in it, and it must be a directory: the root is one.
+func (v *Validator) root(hdr *tar.Header) error {
+	if v.n != 1 {
+		return fmt.Errorf("%q: root entry after other entries: %w", hdr.Name, ErrOrder)
+	}
+	if hdr.Typeflag != tar.TypeDir {
+		return fmt.Errorf("%q: root entry of type %q, not a directory: %w", hdr.Name, hdr.Typeflag, ErrBadEntry)
+	}
+	return checkMeta(hdr, true)
 }
 
 // Count is the number of entries seen.
@@ -93,10 +121,12 @@ func (v *Validator) Count() int64 { return v.n }
 
 // sortKey is the name a layer entry sorts by: the whiteout ".wh.NAME"
 // stands where NAME would, and an opaque marker comes first in its
-// directory.
-func sortKey(comps []string) []string {
+// directory. In a plain tree every entry sorts by its own name.
+func sortKey(comps []string, plain bool) []string {
 	last := comps[len(comps)-1]
 	switch {
+	case plain:
+		return comps
 	case last == WhiteoutOpaque:
 		last = ""
 	case strings.HasPrefix(last, WhiteoutPrefix):
@@ -123,11 +153,15 @@ func compareKeys(a, b []string) int {
 func equal(a, b []string) bool { return compareKeys(a, b) == 0 }
 
 // checkEntry checks one header on its own.
-func checkEntry(hdr *tar.Header) error {
-	isDir := hdr.Typeflag == tar.TypeDir
-	if err := CheckName(hdr.Name, isDir); err != nil {
+func checkEntry(hdr *tar.Header, plain bool) error {
+	if err := checkName(hdr.Name, hdr.Typeflag == tar.TypeDir, plain); err != nil {
 		return err
 	}
+	return checkMeta(hdr, plain)
+}
+
+// checkMeta checks everything of one header but its name.
+func checkMeta(hdr *tar.Header, plain bool) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%q: %s: %w", hdr.Name, fmt.Sprintf(format, args...), ErrBadEntry)
 	}
@@ -137,7 +171,7 @@ func checkEntry(hdr *tar.Header) error {
 		if hdr.Devmajor < 0 || hdr.Devmajor > maxMajor || hdr.Devminor < 0 || hdr.Devminor > maxMinor {
 			return bad("device %d:%d out of range", hdr.Devmajor, hdr.Devminor)
 		}
-		if hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
+		if !plain && hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
 			return bad("character device 0:0 is an overlay whiteout, which a layer writes as %sNAME", WhiteoutPrefix)
 		}
 	default:
@@ -155,13 +189,13 @@ func checkEntry(hdr *tar.Header) error {
 	if hdr.Mode&^07777 != 0 {
 		return bad("mode %#o has bits beyond 07777", hdr.Mode)
 	}
-	switch Classify(hdr) {
+	switch classify(hdr, plain) {
 	case KindWhiteout, KindOpaque:
 		if hdr.Size != 0 {
 			return bad("whiteout with contents")
 		}
 	}
-	if hdr.Typeflag != tar.TypeReg && strings.HasPrefix(path.Base(strings.TrimSuffix(hdr.Name, "/")), WhiteoutPrefix) {
+	if !plain && hdr.Typeflag != tar.TypeReg && strings.HasPrefix(path.Base(strings.TrimSuffix(hdr.Name, "/")), WhiteoutPrefix) {
 		// Other layer readers decide what is a whiteout by name alone.
 		return bad("only an empty regular file may have a whiteout name")
 	}
@@ -171,10 +205,10 @@ func checkEntry(hdr *tar.Header) error {
 			return bad("symlink target empty, too long or with a NUL byte")
 		}
 	case tar.TypeLink:
-		if err := CheckName(hdr.Linkname, false); err != nil {
+		if err := checkName(hdr.Linkname, false, plain); err != nil {
 			return fmt.Errorf("%q: hard link target: %w", hdr.Name, err)
 		}
-		if Classify(&tar.Header{Name: hdr.Linkname, Typeflag: tar.TypeReg}) != KindFile {
+		if classify(&tar.Header{Name: hdr.Linkname, Typeflag: tar.TypeReg}, plain) != KindFile {
 			return bad("hard link to a whiteout")
 		}
 	}
@@ -182,11 +216,12 @@ func checkEntry(hdr *tar.Header) error {
 		if name, ok := strings.CutPrefix(k, xattrRecord); ok && (len(name) > maxXattrName || len(v) > maxXattrValue) {
 			return bad("xattr %.40q longer than Linux allows", name)
 		}
-		switch {
-		case strings.HasPrefix(k, xattrRecord+trustedOverlayPrefix), strings.HasPrefix(k, xattrRecord+userOverlayPrefix):
-			return bad("carries the overlay's own attribute %s", strings.TrimPrefix(k, xattrRecord))
-		case strings.HasPrefix(k, "GNU.sparse."):
+		if strings.HasPrefix(k, "GNU.sparse.") {
 			return bad("sparse entries are not allowed in a layer")
+		}
+		// A plain tree is no overlay: its trusted.overlay.* are data.
+		if !plain && (strings.HasPrefix(k, xattrRecord+trustedOverlayPrefix) || strings.HasPrefix(k, xattrRecord+userOverlayPrefix)) {
+			return bad("carries the overlay's own attribute %s", strings.TrimPrefix(k, xattrRecord))
 		}
 	}
 	return nil
@@ -201,7 +236,11 @@ const (
 // CheckName checks that a layer entry name is relative, canonical and stays
 // inside the layer: no "..", ".", empty or overlong components, no NUL, a
 // trailing "/" exactly on directories, and whiteouts of a real name only.
-func CheckName(name string, isDir bool) error {
+func CheckName(name string, isDir bool) error { return checkName(name, isDir, false) }
+
+// checkName is CheckName, or with plain the same checks but none about
+// whiteouts: in a plain tree ".wh.x" is a name like any other.
+func checkName(name string, isDir, plain bool) error {
 	unsafe := func(why string) error {
 		return fmt.Errorf("%q: %s: %w", name, why, ErrUnsafePath)
 	}
@@ -234,12 +273,14 @@ func CheckName(name string, isDir bool) error {
 			return unsafe("empty path component")
 		case c == "." || c == "..":
 			return unsafe("\".\" or \"..\" component")
+		case plain && len(c) > MaxNameLen:
+			return unsafe("component longer than NAME_MAX")
 		case len(strings.TrimPrefix(c, WhiteoutPrefix)) > MaxNameLen:
 			// A whiteout of a 255-byte name is a 259-byte tar name, but
 			// only the name it deletes is ever made on disk.
 			return unsafe("component longer than NAME_MAX")
 		}
-		if !strings.HasPrefix(c, WhiteoutPrefix) {
+		if plain || !strings.HasPrefix(c, WhiteoutPrefix) {
 			continue
 		}
 		if i != len(comps)-1 || isDir {
