@@ -30,12 +30,19 @@ import (
 //
 // Apply sets the metadata of dir itself (owner, mode, mtime) from nothing:
 // the layer has no root entry, and the caller decides.
+//
+// With opts.Plain the tar is a plain tree's (a volume's) and is applied as
+// it is: ".wh.NAME" is a file of that name, a character device 0:0 a
+// device, trusted.overlay.* an attribute like any other. Its first entry
+// "./", if there is one, gives dir its owner, mode, xattrs and mtime; the
+// mode and mtime are set last, as every directory's are.
 func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats, err error) {
 	root, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return st, fmt.Errorf("open staging dir %s: %w", dir, err)
 	}
 	a := &applier{root: root, opts: opts, buf: make([]byte, copyBuffer)}
+	a.v.Plain = opts.Plain
 	a.stack = []*openDir{{fd: root}}
 	defer func() {
 		if cerr := a.closeAll(err == nil); err == nil {
@@ -63,7 +70,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 		if err := a.entry(hdr, tr); err != nil {
 			return st, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
 		}
-		st.Add(hdr)
+		st.add(hdr, opts.Plain)
 		if opts.Applied != nil {
 			opts.Applied(hdr)
 		}
@@ -85,10 +92,17 @@ type applier struct {
 	v     Validator
 	opts  Options
 	buf   []byte
+	// rootHdr is a plain tree's "./" entry, whose mode and mtime are set
+	// on the root after every other entry.
+	rootHdr *tar.Header
 }
 
 // entry writes one validated entry.
 func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
+	if a.opts.Plain && hdr.Name == rootName {
+		// The Validator lets it through only as the first entry.
+		return a.rootEntry(hdr)
+	}
 	comps := strings.Split(strings.TrimSuffix(hdr.Name, "/"), "/")
 	parent, base := comps[:len(comps)-1], comps[len(comps)-1]
 	for !equal(a.stack[len(a.stack)-1].comps, parent) {
@@ -102,7 +116,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	pfd := a.stack[len(a.stack)-1].fd
 	mode := uint32(hdr.Mode & 07777)
-	switch Classify(hdr) {
+	switch classify(hdr, a.opts.Plain) {
 	case KindOpaque:
 		return setXattr(pfd, "", a.opaqueAttr(), []byte("y"))
 	case KindWhiteout:
@@ -194,7 +208,7 @@ func (a *applier) link(pfd int, base string, hdr *tar.Header) error {
 	switch {
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return fmt.Errorf("hard link to directory %q: %w", hdr.Linkname, ErrBadEntry)
-	case st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0:
+	case !a.opts.Plain && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0:
 		return fmt.Errorf("hard link to whiteout %q: %w", hdr.Linkname, ErrBadEntry)
 	}
 	if err := unix.Linkat(tfd, "", pfd, base, unix.AT_EMPTY_PATH); err != nil {
@@ -222,6 +236,30 @@ func (a *applier) meta(pfd int, base string, hdr *tar.Header, symlink bool) erro
 	return times(pfd, base, hdr)
 }
 
+// rootEntry gives the staging dir the owner and xattrs of a plain tree's
+// root. Its mode and mtime wait for the end, as a directory's do: a later
+// entry would change the mtime.
+func (a *applier) rootEntry(hdr *tar.Header) error {
+	if err := unix.Fchown(a.root, hdr.Uid, hdr.Gid); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	a.rootHdr = hdr
+	return a.xattrs(a.root, "", hdr)
+}
+
+// finishRoot sets the mode and mtime of a plain tree's root, through the
+// descriptor Apply opened it by (utimensat on "." of it names the
+// directory itself).
+func (a *applier) finishRoot() error {
+	if err := unix.Fchmod(a.root, uint32(a.rootHdr.Mode&07777)); err != nil {
+		return fmt.Errorf("chmod %q: %w", rootName, err)
+	}
+	if err := times(a.root, ".", a.rootHdr); err != nil {
+		return fmt.Errorf("%q: %w", rootName, err)
+	}
+	return nil
+}
+
 // pop finishes the innermost open directory: its mode and mtime are set
 // only now, after its entries, which would have changed the mtime.
 func (a *applier) pop() error {
@@ -237,7 +275,8 @@ func (a *applier) pop() error {
 	return nil
 }
 
-// closeAll finishes (or, after a failure, just closes) every open directory.
+// closeAll finishes (or, after a failure, just closes) every open directory,
+// and last the root if a plain tree gave it metadata.
 func (a *applier) closeAll(finish bool) error {
 	var first error
 	for len(a.stack) > 1 {
@@ -249,6 +288,9 @@ func (a *applier) closeAll(finish bool) error {
 		}
 		unix.Close(a.stack[len(a.stack)-1].fd)
 		a.stack = a.stack[:len(a.stack)-1]
+	}
+	if finish && first == nil && a.rootHdr != nil {
+		first = a.finishRoot()
 	}
 	unix.Close(a.root)
 	return first
