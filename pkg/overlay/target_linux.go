@@ -28,42 +28,37 @@ const (
 
 // Target is a locked upper directory about to be replaced.
 type Target struct {
-	Upper string
-	dir   string // the directory holding Upper
-	base  string // Upper's name in dir
-	dirFd int    // dir, open and flock'ed
+	Upper   string
+	dir     string // the directory holding Upper
+	base    string // Upper's name in dir
+	dirFd   int    // dir, open and flock'ed
+	grouped bool   // opened by OpenGroup, which closes it
 	// Recovered says what a killed earlier run left and this one mended.
 	Recovered []string
 }
 
 // OpenTarget locks the directory holding upper against a concurrent
 // import (flock, released when the process dies) and finishes or undoes
-// whatever a killed earlier run left behind.
+// whatever a killed earlier run left behind, including a group swap (see
+// OpenGroup) that upper took part in.
 func OpenTarget(upper string) (*Target, error) {
-	upper = filepath.Clean(upper)
-	t := &Target{Upper: upper, dir: filepath.Dir(upper), base: filepath.Base(upper)}
-	// Not through a symlink: the engine said where the layer is, by path.
-	fd, err := unix.Open(t.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	g, err := OpenGroup(upper)
 	if err != nil {
-		return nil, fmt.Errorf("open layer dir %s: %w", t.dir, err)
-	}
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		unix.Close(fd)
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", t.dir, ErrBusy)
-		}
-		return nil, fmt.Errorf("lock %s: %w", t.dir, err)
-	}
-	t.dirFd = fd
-	if err := t.recover(); err != nil {
-		t.Close()
 		return nil, err
 	}
+	t := g.Targets[0]
+	t.grouped = false
+	t.Recovered = g.Recovered
 	return t, nil
 }
 
-// Close releases the lock.
-func (t *Target) Close() error { return unix.Close(t.dirFd) }
+// Close releases the lock. A Target of a Group is closed with its Group.
+func (t *Target) Close() error {
+	if t.grouped {
+		return nil
+	}
+	return unix.Close(t.dirFd)
+}
 
 // Stage makes a new empty staging directory (mode 0700) beside the upper
 // directory.
@@ -232,77 +227,69 @@ func (t *Target) writeJournal(j journal) error {
 	if err != nil {
 		return err
 	}
-	tmp := journalName + ".tmp"
-	fd, err := unix.Openat(t.dirFd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = unix.Renameat(t.dirFd, tmp, t.dirFd, journalName)
-	}
-	if err == nil {
-		err = unix.Fsync(t.dirFd)
-	}
-	if err != nil {
+	if err := writeAt(t.dirFd, journalName, data); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	return nil
 }
 
-// recover finishes a swap whose exchange happened before the run died, or
-// undoes one whose exchange did not, and removes abandoned staging dirs.
-func (t *Target) recover() error {
-	data, err := os.ReadFile(filepath.Join(t.dir, journalName))
+// recoverSingle finishes a single-target swap (Target.Swap, and every
+// swap before groups) whose exchange happened before the run died, or
+// undoes one whose exchange did not. ts share one parent directory; the
+// journal there belongs to the one whose name its staging dir starts with.
+func recoverSingle(ts []*Target) (recovered []string, err error) {
+	dir := ts[0].dir
+	data, err := os.ReadFile(filepath.Join(dir, journalName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("read journal: %w", err)
-	default:
-		var j journal
-		if err := json.Unmarshal(data, &j); err != nil || !strings.HasPrefix(j.Staging, t.base+stagingInfix) && !strings.HasPrefix(j.Staging, t.base+backupInfix) {
-			return fmt.Errorf("journal %s is damaged; inspect %s by hand", filepath.Join(t.dir, journalName), t.dir)
-		}
-		upperIno, err := t.ino(t.base)
-		if err != nil {
-			return err
-		}
-		if upperIno == j.StagingIno {
-			if err := t.finish(j); err != nil {
-				return err
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	var j journal
+	var t *Target
+	if err := json.Unmarshal(data, &j); err == nil {
+		for _, c := range ts {
+			if strings.HasPrefix(j.Staging, c.base+stagingInfix) || strings.HasPrefix(j.Staging, c.base+backupInfix) {
+				t = c
 			}
-			t.Recovered = append(t.Recovered, "finished the swap of a killed run")
-		} else {
-			if err := unix.Unlinkat(t.dirFd, journalName, 0); err != nil {
-				return fmt.Errorf("remove journal: %w", err)
-			}
-			t.Recovered = append(t.Recovered, "undid the swap a killed run had not made")
 		}
 	}
-	// A run killed while writing the journal leaves its temporary file.
-	if err := unix.Unlinkat(t.dirFd, journalName+".tmp", 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("remove journal: %w", err)
+	if t == nil {
+		return nil, fmt.Errorf("journal %s is damaged; inspect %s by hand", filepath.Join(dir, journalName), dir)
 	}
+	upperIno, err := t.ino(t.base)
+	if err != nil {
+		return nil, err
+	}
+	if upperIno == j.StagingIno {
+		if err := t.finish(j); err != nil {
+			return nil, err
+		}
+		return []string{"finished the swap of a killed run"}, nil
+	}
+	if err := unix.Unlinkat(t.dirFd, journalName, 0); err != nil {
+		return nil, fmt.Errorf("remove journal: %w", err)
+	}
+	return []string{"undid the swap a killed run had not made"}, nil
+}
+
+// removeAbandoned removes staging dirs of t that a killed run left. Only
+// call it once every journal that could name one is recovered.
+func (t *Target) removeAbandoned() (recovered []string, err error) {
 	names, err := readNames(t.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, t.base+stagingInfix) {
 			if err := os.RemoveAll(filepath.Join(t.dir, n)); err != nil {
-				return fmt.Errorf("remove abandoned staging dir: %w", err)
+				return nil, fmt.Errorf("remove abandoned staging dir: %w", err)
 			}
-			t.Recovered = append(t.Recovered, "removed abandoned staging dir "+n)
+			recovered = append(recovered, "removed abandoned staging dir "+n)
 		}
 	}
-	return nil
+	return recovered, nil
 }
 
 // Backups lists the kept upper directories, oldest first.
