@@ -67,19 +67,11 @@ func (e *Containerd) Container(ctx context.Context, ref string) (*Container, err
 	if c.Inspect, err = containerDoc(rec, e.c.ns); err != nil {
 		return nil, err
 	}
-	res, err := tasksapi.NewTasksClient(e.c.conn).Get(e.c.ctx(ctx), &tasksapi.GetRequest{ContainerID: rec.ID})
-	switch {
-	case isNotFound(err):
-		// No task: nothing runs and the snapshot is not mounted.
-	case err != nil:
-		return nil, fmt.Errorf("task of %s: %w", c.Name, rpcError{err})
-	default:
-		switch res.GetProcess().GetStatus() {
-		case task.Status_RUNNING, task.Status_PAUSING:
-			c.Running = true
-		case task.Status_PAUSED:
-			c.Running, c.Paused = true, true
-		}
+	if c.Mounts, err = containerdMounts(rec); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	if c.Running, c.Paused, err = e.taskState(ctx, rec.ID); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	c.snapshotKey = rec.SnapshotKey
 	if !Overlay(c.Driver) {
@@ -92,6 +84,26 @@ func (e *Containerd) Container(ctx context.Context, ref string) (*Container, err
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	return c, nil
+}
+
+// taskState tells whether the container's task runs (running, pausing or
+// paused) and whether it is paused. A container without a task runs
+// nothing, and its snapshot is not mounted.
+func (e *Containerd) taskState(ctx context.Context, id string) (running, paused bool, err error) {
+	res, err := tasksapi.NewTasksClient(e.c.conn).Get(e.c.ctx(ctx), &tasksapi.GetRequest{ContainerID: id})
+	switch {
+	case isNotFound(err):
+		return false, false, nil
+	case err != nil:
+		return false, false, fmt.Errorf("task of %s: %w", id, rpcError{err})
+	}
+	switch res.GetProcess().GetStatus() {
+	case task.Status_RUNNING, task.Status_PAUSING:
+		return true, false, nil
+	case task.Status_PAUSED:
+		return true, true, nil
+	}
+	return false, false, nil
 }
 
 // find looks ref up as an id, then as a nerdctl name or a unique id

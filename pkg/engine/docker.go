@@ -19,6 +19,8 @@ type Docker struct {
 	// ctrd is the containerd behind Docker's containerd image store,
 	// dialled the first time a container's layer is a snapshot.
 	ctrd *ctrdConn
+	// podman: the daemon is Podman (nil until asked).
+	podman *bool
 }
 
 // Where Docker's containerd image store keeps its containers when /info
@@ -77,6 +79,17 @@ func (e *Docker) Container(ctx context.Context, ref string) (*Container, error) 
 	}
 	if t, err := time.Parse(time.RFC3339Nano, in.Created); err == nil {
 		c.Created = t
+	}
+	points := make([]dockerMount, len(in.Mounts))
+	for i, p := range in.Mounts {
+		points[i] = dockerMount{Type: string(p.Type), Name: p.Name, Source: p.Source, Destination: p.Destination, Driver: p.Driver, RW: p.RW}
+	}
+	var tmpfs map[string]string
+	if in.HostConfig != nil {
+		tmpfs = in.HostConfig.Tmpfs
+	}
+	if c.Mounts, err = e.mounts(ctx, points, tmpfs); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	snapshotter := ""
 	switch {
@@ -214,11 +227,11 @@ func (e *Docker) Host(ctx context.Context) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker version: %w", err)
 	}
+	podman := isPodmanVersion(ver)
+	e.podman = &podman
 	engineName := "docker"
-	for _, c := range ver.Components {
-		if strings.HasPrefix(c.Name, "Podman") {
-			engineName = "podman"
-		}
+	if podman {
+		engineName = "podman"
 	}
 	h := &Host{
 		Engine:     engineName,

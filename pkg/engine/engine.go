@@ -66,6 +66,11 @@ type Engine interface {
 	// container was made from, checked, where the engine can tell, against
 	// the layers the container's snapshot sits on.
 	ContainerImage(ctx context.Context, c *Container) (id string, layers []string, err error)
+	// VolumeUsers returns every container, stopped or not, other than the
+	// one whose id is except, that mounts the volume called name: a volume
+	// that another container also uses cannot be frozen with one
+	// container, and replacing it changes that container's data too.
+	VolumeUsers(ctx context.Context, name, except string) ([]VolumeUser, error)
 	// Host describes the engine and the machine it runs on.
 	Host(ctx context.Context) (*Host, error)
 	Close() error
@@ -124,6 +129,10 @@ type Container struct {
 	// Inspect is the inspect document as the daemon sent it (for
 	// containerd, the container record as JSON).
 	Inspect json.RawMessage
+	// Mounts are what the container's user had mounted in it, in the
+	// order of their destinations; a volume's comes with its driver's
+	// options and its labels.
+	Mounts []Mount
 
 	snapshotKey string // of a container found through containerd's API
 }
