@@ -20,9 +20,14 @@ var exportDoc = doc{
 	synopsis: `usage: layer-export [flags] CONTAINER > FILE
        layer-tool export [flags] CONTAINER FILE
 
-Write a stopped (or, with --pause, running) container's read-write layer and metadata as an envelope
-(to stdout, to -o FILE, or to FILE; - is stdout). CONTAINER is a name, id or
-unique id prefix.
+Write a stopped (or, with --pause, running) container's read-write layer,
+its volumes and its metadata as an envelope (to stdout, to -o FILE, or to
+FILE; - is stdout). CONTAINER is a name, id or unique id prefix.
+
+Volumes the engine keeps as plain directories (Docker's and Podman's local
+volumes, nerdctl's) go in by default; every other mount (binds without
+--binds, tmpfs, other drivers, local volumes with mount options) is named
+on stderr and in the envelope as not carried.
 
 `,
 	notes: `Docker's containerd image store (Docker 29) needs no flags: the layer is
@@ -76,7 +81,9 @@ func exportCommand(name string, fileArg bool) *command {
 		fs.Var(comp, "compress", "compress the whole envelope with `[none|gzip|zstd]`; bare --compress means gzip")
 		level := fs.Int("level", 0, "compression level `N`: gzip 1-9, zstd 1-22; 0 is the default, gzip 1 and zstd 3")
 		digestFile := fs.String("digest-file", "", "write the sha256 of the output (sha256:HEX) to `FILE` instead of printing it on stderr; give it to layer-check or layer-import --expect")
-		pause := fs.Bool("pause", false, "freeze a running container (docker pause) while its layer is read, and unpause it however export ends; a container paused already stays paused")
+		pause := fs.Bool("pause", false, "freeze a running container (docker pause) while its layer and volumes are read, and unpause it however export ends; a container paused already stays paused")
+		volumes := fs.String("volumes", "all", "which volumes to carry: `all|none|NAME,...` (names or mount destinations)")
+		binds := fs.Bool("binds", false, "carry directory bind mounts too")
 		eopts := addEngineFlags(fs)
 		pos, err := parse(cmd, args, s)
 		if err != nil {
@@ -98,7 +105,11 @@ func exportCommand(name string, fileArg bool) *command {
 			}
 			*out = pos[1]
 		}
-		return export(ctx, exportJob{prog: name, ref: pos[0], engine: *eopts, out: *out, digestFile: *digestFile, pause: *pause,
+		vf, err := parseVolumeFilter(*volumes)
+		if err != nil {
+			return usagef("--volumes %v", err)
+		}
+		return export(ctx, exportJob{prog: name, ref: pos[0], engine: *eopts, out: *out, digestFile: *digestFile, pause: *pause, volumes: vf, binds: *binds,
 			opts: envelope.WriteOptions{Compression: comp.c, Level: *level}}, s)
 	}
 	return cmd
@@ -112,6 +123,8 @@ type exportJob struct {
 	out        string // file, or "" for stdout
 	digestFile string
 	pause      bool
+	volumes    *volumeFilter
+	binds      bool
 	opts       envelope.WriteOptions
 }
 
@@ -139,6 +152,16 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	if err != nil {
 		return err
 	}
+	mounts := planMounts(c, job.volumes, job.binds)
+	if err := job.volumes.unused("container " + c.Name); err != nil {
+		return err
+	}
+	if err := checkNotShared(ctx, eng, c, mounts.carried); err != nil {
+		return err
+	}
+	for _, o := range mounts.omitted {
+		fmt.Fprintf(s.Stderr, "%s: warning: %s not carried: %s\n", job.prog, describeMount(o), o.Reason)
+	}
 	upper, pausedAt, unpause, err := readableLayer(ctx, eng, c, job, s)
 	defer func() {
 		if uerr := unpause(); err == nil {
@@ -163,6 +186,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 				DockerVersion: host.Version, APIVersion: host.APIVersion,
 				StorageDriver: host.DriverDescription(),
 			},
+			Omitted: mounts.omitted,
 		},
 		Container: c.Inspect,
 		Info:      host.Info,
@@ -170,6 +194,9 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 			UserXattr: host.UserXattr || c.UserXattr,
 			Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", job.prog, msg) },
 		}},
+	}
+	for _, v := range mounts.carried {
+		src.Volumes = append(src.Volumes, transfer.VolumeTree{Meta: v.meta, Dir: v.dir})
 	}
 	var digest string
 	write := func(w io.Writer) (err error) {

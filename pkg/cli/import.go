@@ -16,7 +16,8 @@ var importDoc = doc{
 	synopsis: `usage: layer-import [flags] CONTAINER < FILE
        layer-tool import [flags] FILE CONTAINER
 
-Replace a stopped container's read-write layer with the one in an envelope
+Replace a stopped container's read-write layer, and its volumes, with the
+ones in an envelope
 (stdin, -i FILE, or FILE; compression detected from its first bytes). The
 target must exist, be stopped, be an overlay upper dir (Docker's overlay2,
 Podman's overlay, a containerd overlayfs snapshot), and come from an image with
@@ -42,6 +43,9 @@ type importFlags struct {
 	expect      string
 	skip        *skips
 	engine      *engine.Options
+	volumes     *volumeFilter
+	binds       bool
+	shared      bool
 }
 
 func importCommand(name string) *command {
@@ -63,6 +67,9 @@ func importCommand(name string) *command {
 			checkImage:   "accept an image with other rootfs layers",
 		})
 		f.engine = addEngineFlags(fs)
+		volumes := fs.String("volumes", "all", "which of the envelope's volumes to restore: `all|none|NAME,...` (names or mount destinations)")
+		fs.BoolVar(&f.binds, "binds", false, "restore directory bind mounts too, into the target's own bind source at the same destination")
+		fs.BoolVar(&f.shared, "shared-volumes", false, "replace a volume that other containers use too (their data changes with it)")
 		pos, err := parse(cmd, args, s)
 		if err != nil {
 			return err
@@ -93,6 +100,9 @@ func importCommand(name string) *command {
 		}
 		if f.input == "-" {
 			f.input = ""
+		}
+		if f.volumes, err = parseVolumeFilter(*volumes); err != nil {
+			return usagef("--volumes %v", err)
 		}
 		if f.expect != "" {
 			if f.expect, err = envelope.ParseDigest(f.expect); err != nil {
@@ -162,10 +172,38 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
 	}
+	var volTargets []*overlay.Target
+	defer func() {
+		for _, vt := range volTargets {
+			vt.Close()
+		}
+	}()
 	opts := transfer.ImportOptions{
 		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr},
 		Gate: func(ctx context.Context, m *envelope.Meta) error {
 			return gateImport(ctx, eng, c, host, *f.skip, m)
+		},
+		Volumes: func(ctx context.Context, m *envelope.Meta) ([]*overlay.Target, error) {
+			dirs, err := importDests(ctx, eng, c, m, f)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]*overlay.Target, len(dirs))
+			for i, d := range dirs {
+				if d == "" {
+					continue
+				}
+				vt, err := overlay.OpenTarget(d)
+				if err != nil {
+					return nil, fmt.Errorf("volume at %s: %w", m.Volumes[i].Destination, err)
+				}
+				volTargets = append(volTargets, vt)
+				for _, msg := range vt.Recovered {
+					fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
+				}
+				out[i] = vt
+			}
+			return out, nil
 		},
 		Keep: !f.noBackup,
 	}
@@ -180,6 +218,13 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	meter.stop() // its last line goes before any message
 	if err != nil {
 		return err
+	}
+	for _, v := range res.Volumes {
+		msg := "old data deleted (--no-backup)"
+		if v.Backup != "" {
+			msg = "old data kept at " + v.Backup
+		}
+		fmt.Fprintf(s.Stderr, "%s: %s: volume at %s: imported %s (%d entries); %s\n", prog, c.Name, v.Destination, v.Digest, v.Entries, msg)
 	}
 	msg := "old layer deleted (--no-backup)"
 	if res.Backup != "" {

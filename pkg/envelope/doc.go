@@ -1,5 +1,5 @@
-// Package envelope reads and writes envelope v1, the stream that carries a
-// container's read-write layer and its metadata.
+// Package envelope reads and writes envelopes, the stream that carries a
+// container's read-write layer, its volumes (v2) and its metadata.
 //
 // It owns the wire format: [Write]; one walker of the members (walk.go)
 // in which every rule of the format exists once, run by [Extract] in
@@ -57,4 +57,42 @@
 //
 // A reader reads the stream once, to its end: after the tar's end only zero
 // padding may follow, and after a compressed stream nothing at all.
+//
+// # Envelope v2
+//
+// v2 carries the container's volumes too. A writer writes v2 when the
+// container has any mount besides the files the engine manages (carried
+// or not), and v1 otherwise, so that the envelope of a container without
+// mounts is what it always was. Readers read both. The members, in order:
+//
+//  1. envelope.json as in v1, with "format": "layer-tool.envelope/v2" and
+//     two more fields:
+//     "volumes": [{type, name?, anonymous, source?, destination, driver?,
+//     rw, labels?, tar, tarSplit, size, entries}], the trees carried after
+//     the layer, in member order. "type" is "volume" (a volume the engine
+//     keeps as a plain directory) or "bind" (a directory bind mount,
+//     exported with --binds; "source" is its host path at the source).
+//     "tar" and "tarSplit" of the i-th volume (from 0) must be
+//     "volumes/i.tar" and "volumes/i.tar-split.json.gz": the writer fixes
+//     them from the position, and a reader refuses any other name rather
+//     than trust one. "destination" is a clean absolute path, each at most
+//     once; "size" and "entries" are its tar's, as for the layer.
+//     "omitted": [{type, name?, source?, destination, reason}], every mount
+//     of the container that the envelope does not carry, and why (a bind
+//     mount without --binds, a tmpfs, another driver's volume, a local
+//     volume with mount options, one left out by --volumes).
+//  2. container.json, 3. docker-info.json, 4. layer.tar and
+//  5. layer.tar-split.json.gz as in v1.
+//  6. For each volume in turn: "volumes/i.tar", the volume's directory as
+//     a plain tree (package overlay: the same canonical form as the layer,
+//     with the directory's root as a first entry "./" and no overlay
+//     conversion in either direction: a character device 0:0 is a device,
+//     a file named ".wh.x" is a file), then "volumes/i.tar-split.json.gz",
+//     its tar-split metadata.
+//  7. SHA256SUMS over every member before it, in order. Always last.
+//
+// A v2 envelope.json with no volumes and no omitted mounts is valid; a v1
+// envelope.json with either is not. The performance work on the format
+// (issue 14) reads v1 and v2 as they are: any change it makes to how
+// members are encoded comes as a new version.
 package envelope

@@ -828,7 +828,8 @@ func TestCorruptions(t *testing.T) {
 		return parts(func() []tarMember { return replaceMember(ms, name, data, true) })
 	}
 	cases = append(cases, []corruption{
-		{name: "format v2", env: resum(MemberEnvelope, metaWith(func(m *Meta) { m.Format = "layer-tool.envelope/v2" })), check: CheckMetadata, msg: []string{MemberEnvelope, "v2"}, only: true},
+		{name: "format v3", env: resum(MemberEnvelope, metaWith(func(m *Meta) { m.Format = "layer-tool.envelope/v3" })), check: CheckMetadata, msg: []string{MemberEnvelope, "v3"}, only: true},
+		{name: "v1 with volumes", env: resum(MemberEnvelope, metaWith(func(m *Meta) { m.Omitted = []Omitted{{Type: "tmpfs", Destination: "/t", Reason: "r"}} })), check: CheckMetadata, msg: []string{MemberEnvelope, "omitted"}, only: true},
 		{name: "envelope.json not JSON", env: resum(MemberEnvelope, []byte("{not json")), check: CheckMetadata, msg: []string{MemberEnvelope}, only: true},
 		{name: "envelope.json an array", env: resum(MemberEnvelope, []byte(`[{"format":"layer-tool.envelope/v1"}]`)), check: CheckMetadata, msg: []string{MemberEnvelope}, only: true},
 		{name: "envelope.json without container id", env: resum(MemberEnvelope, metaWith(func(m *Meta) { m.Container.ID = "" })), check: CheckMetadata, msg: []string{MemberEnvelope, "container.id"}, only: true},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/vbatts/tar-split/tar/storage"
@@ -18,25 +19,41 @@ type Handler interface {
 	// Meta gets envelope.json before anything else is read: the place to
 	// refuse an envelope before touching anything.
 	Meta(ctx context.Context, m *Meta) error
-	// Layer gets layer.tar's bytes; it must read them to the end of the tar.
-	Layer(ctx context.Context, r io.Reader) error
+	// Tree gets each tree's tar in turn, the layer's first, then each
+	// volume's; it must read r to the end of the tar.
+	Tree(ctx context.Context, t TreeRef, r io.Reader) error
 }
 
-// Stager is a Handler that writes the layer's files where they can be read
-// back. Extract then reassembles layer.tar as it streams: tar-split
+// TreeRef names a tree of an envelope: the layer (Index 0, Volume nil) or
+// a volume (Index i+1 for the i-th of Meta.Volumes).
+type TreeRef struct {
+	Index  int
+	Member string
+	Volume *Volume
+}
+
+// Plain tells whether the tree is a plain directory (a volume), whose tar
+// has a root entry and no overlay whiteouts, rather than the layer.
+func (t TreeRef) Plain() bool { return t.Volume != nil }
+
+// Stager is a Handler that writes each tree's files where they can be
+// read back. Extract then reassembles each tar as it streams: tar-split
 // metadata recorded from the incoming stream (never the envelope's copy)
-// with each file's contents read back from where Layer wrote it, which
-// must give layer.tar's exact sha256.
+// with each file's contents read back from where Tree wrote it, which
+// must give the tar's exact sha256.
 type Stager interface {
 	Handler
-	// Staged opens the regular file name as Layer wrote it. Extract calls
-	// it for each file with contents, in layer order, as tar-split meets
-	// it; it waits until Layer has written the file.
-	Staged(name string) (io.ReadCloser, error)
+	// Stages tells whether Tree writes the files of tree; one it does not
+	// (a volume an import leaves out) is only read and checked.
+	Stages(tree int) bool
+	// Staged opens the regular file name of tree as Tree wrote it.
+	// Extract calls it for each file with contents, in tar order, as
+	// tar-split meets it; it waits until Tree has written the file.
+	Staged(tree int, name string) (io.ReadCloser, error)
 }
 
-// ErrReassembly: the files as written do not reassemble layer.tar.
-var ErrReassembly = errors.New("tar-split reassembly of the written files differs from layer.tar")
+// ErrReassembly: the files as written do not reassemble the tar.
+var ErrReassembly = errors.New("tar-split reassembly of the written files differs from the tar")
 
 // Extracted is what Extract learnt of an envelope that passed.
 type Extracted struct {
@@ -44,14 +61,23 @@ type Extracted struct {
 	Compression Compression
 	// LayerDigest is "sha256:HEX" of layer.tar.
 	LayerDigest string
-	// Entries is the number of layer.tar's entries.
+	// Trees are the layer (0) and each volume (1...).
+	Trees []TreeExtracted
+}
+
+// TreeExtracted is what Extract learnt of one tree.
+type TreeExtracted struct {
+	// Digest is "sha256:HEX" of the tree's tar.
+	Digest string
+	// Entries is the number of the tar's entries.
 	Entries int64
-	// Reassembled is "sha256:HEX" of layer.tar as reassembled from the
+	// Reassembled is "sha256:HEX" of the tar as reassembled from the
 	// staged files, when the handler is a Stager.
 	Reassembled string
-	// Headers is the sha256 of layer.tar's bytes but its file contents
-	// (tar-split's segments, in order), when the handler is a Stager: what
-	// overlay.Plan.Headers gives for a tree that would write the same tar.
+	// Headers is the sha256 of the tar's bytes but its file contents
+	// (tar-split's segments, in order), when the handler is a Stager:
+	// what overlay.Plan.Headers gives for a tree that would write the
+	// same tar.
 	Headers [sha256.Size]byte
 }
 
@@ -66,14 +92,14 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 	if w.first != nil {
 		return nil, w.first
 	}
-	return &Extracted{
-		Meta:        w.meta,
-		Compression: w.compression,
-		LayerDigest: "sha256:" + w.digests[MemberLayer],
-		Entries:     w.entries,
-		Reassembled: w.reassembled,
-		Headers:     w.headers,
-	}, nil
+	ex := &Extracted{Meta: w.meta, Compression: w.compression, LayerDigest: "sha256:" + w.digests[MemberLayer]}
+	for _, t := range w.trees {
+		ex.Trees = append(ex.Trees, TreeExtracted{
+			Digest: "sha256:" + w.digests[t.ref.Member], Entries: t.entries,
+			Reassembled: t.reassembled, Headers: t.headers,
+		})
+	}
+	return ex, nil
 }
 
 // decodeMeta decodes envelope.json.
@@ -91,8 +117,8 @@ func decodeMeta(data []byte) (*Meta, error) {
 // checkMeta applies the rules of envelope.json: its format, the fields a
 // reader needs, and a layer size and entry count that fit together.
 func checkMeta(m *Meta) error {
-	if m.Format != Format {
-		return fmt.Errorf("format %q, this tool reads %q", m.Format, Format)
+	if m.Format != Format && m.Format != FormatV2 {
+		return fmt.Errorf("format %q, this tool reads %q and %q", m.Format, Format, FormatV2)
 	}
 	for _, f := range []struct {
 		name    string
@@ -109,7 +135,57 @@ func checkMeta(m *Meta) error {
 			return fmt.Errorf("required field %s missing", f.name)
 		}
 	}
-	return checkLayerCounts(m.Layer)
+	if err := checkLayerCounts(m.Layer); err != nil {
+		return err
+	}
+	if m.Format == Format && (m.Volumes != nil || m.Omitted != nil) {
+		return fmt.Errorf("volumes or omitted mounts in a %s envelope", Format)
+	}
+	return checkVolumes(m)
+}
+
+// maxVolumes bounds how many volumes an envelope may carry: each is two
+// members and a journal entry on import.
+const maxVolumes = 256
+
+// checkVolumes applies the rules of v2's volume list: member names fixed
+// by position, sizes that fit their entries, one tree per destination,
+// and destinations an import can find.
+func checkVolumes(m *Meta) error {
+	if len(m.Volumes) > maxVolumes {
+		return fmt.Errorf("%d volumes, more than the %d allowed", len(m.Volumes), maxVolumes)
+	}
+	seen := map[string]bool{}
+	for i, v := range m.Volumes {
+		where := fmt.Sprintf("volumes[%d]", i)
+		switch {
+		case v.Type != "volume" && v.Type != "bind":
+			return fmt.Errorf("%s: type %q, want volume or bind", where, v.Type)
+		case v.Type == "volume" && v.Name == "":
+			return fmt.Errorf("%s: a volume without a name", where)
+		case v.Tar != VolumeTar(i) || v.TarSplit != VolumeTarSplit(i):
+			return fmt.Errorf("%s: members %q and %q, want %q and %q", where, v.Tar, v.TarSplit, VolumeTar(i), VolumeTarSplit(i))
+		case !cleanAbs(v.Destination):
+			return fmt.Errorf("%s: destination %q is not a clean absolute path below /", where, v.Destination)
+		case seen[v.Destination]:
+			return fmt.Errorf("%s: destination %s carried twice", where, v.Destination)
+		}
+		seen[v.Destination] = true
+		if err := checkLayerCounts(Layer{Size: v.Size, Entries: v.Entries}); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	for i, o := range m.Omitted {
+		if o.Destination == "" || o.Reason == "" {
+			return fmt.Errorf("omitted[%d]: a destination and a reason are required", i)
+		}
+	}
+	return nil
+}
+
+// cleanAbs tells whether p is an absolute, clean path other than "/".
+func cleanAbs(p string) bool {
+	return len(p) > 1 && path.IsAbs(p) && path.Clean(p) == p
 }
 
 // reassembler is a tar-split Packer that, instead of storing entries,
@@ -153,10 +229,11 @@ func (re *reassembler) AddEntry(e storage.Entry) (int, error) {
 }
 
 // compareSums checks SHA256SUMS against the digests computed while reading:
-// exactly one line per member before it, in member order.
-func compareSums(sums []byte, digests map[string]string) error {
+// exactly one line per member before it (members lists them all, in
+// order, SHA256SUMS last), in member order.
+func compareSums(sums []byte, digests map[string]string, members []string) error {
 	lines := strings.Split(strings.TrimSuffix(string(sums), "\n"), "\n")
-	want := Members[:len(Members)-1]
+	want := members[:len(members)-1]
 	if len(lines) != len(want) {
 		return fmt.Errorf("%w: %s: %d lines, want %d", ErrStructure, MemberSums, len(lines), len(want))
 	}

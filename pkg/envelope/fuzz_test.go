@@ -89,7 +89,7 @@ type validatingHandler struct{}
 
 func (validatingHandler) Meta(context.Context, *Meta) error { return nil }
 
-func (validatingHandler) Layer(_ context.Context, r io.Reader) error {
+func (validatingHandler) Tree(_ context.Context, _ TreeRef, r io.Reader) error {
 	tr := tar.NewReader(r)
 	var v overlay.Validator
 	for {

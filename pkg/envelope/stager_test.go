@@ -25,7 +25,12 @@ func newMemStager(alter string) *memStager {
 
 func (*memStager) Meta(context.Context, *Meta) error { return nil }
 
-func (m *memStager) Layer(_ context.Context, r io.Reader) error {
+func (m *memStager) Tree(_ context.Context, t TreeRef, r io.Reader) error {
+	// Each tree gets its own queue; Staged reads the current one.
+	if t.Index > 0 {
+		m.written = make(chan string, 8)
+		m.files = map[string][]byte{}
+	}
 	defer close(m.written)
 	tr := tar.NewReader(r)
 	for {
@@ -47,7 +52,9 @@ func (m *memStager) Layer(_ context.Context, r io.Reader) error {
 	}
 }
 
-func (m *memStager) Staged(name string) (io.ReadCloser, error) {
+func (*memStager) Stages(int) bool { return true }
+
+func (m *memStager) Staged(_ int, name string) (io.ReadCloser, error) {
 	if got := <-m.written; got != name {
 		return nil, errors.New("out of order: " + got)
 	}
@@ -66,8 +73,8 @@ func TestExtractReassembles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.Reassembled == "" || ex.Reassembled != ex.LayerDigest {
-		t.Fatalf("reassembled %q, layer %q", ex.Reassembled, ex.LayerDigest)
+	if ex.Trees[0].Reassembled == "" || ex.Trees[0].Reassembled != ex.LayerDigest {
+		t.Fatalf("reassembled %q, layer %q", ex.Trees[0].Reassembled, ex.LayerDigest)
 	}
 	if len(st.staged) != 1 || st.staged[0] != "etc/passwd" {
 		t.Fatalf("staged %q, want the one file with contents", st.staged)

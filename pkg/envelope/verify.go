@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/layer-tool/layer-tool/pkg/overlay"
@@ -36,6 +37,14 @@ type LayerReport struct {
 	overlay.Stats
 }
 
+// VolumeReport sums up a volume's tar.
+type VolumeReport struct {
+	Name        string `json:"name,omitempty"`
+	Type        string `json:"type"`
+	Destination string `json:"destination"`
+	LayerReport
+}
+
 // Report is what Verify found.
 type Report struct {
 	Valid       bool        `json:"valid"`
@@ -44,7 +53,11 @@ type Report struct {
 	Container   *Container  `json:"container,omitempty"`
 	Host        *Host       `json:"host,omitempty"`
 	Layer       LayerReport `json:"layer"`
-	Checks      []Check     `json:"checks"`
+	// Volumes (v2) sum up each volume's tar, in envelope order.
+	Volumes []VolumeReport `json:"volumes,omitempty"`
+	// Omitted (v2) lists the mounts the envelope does not carry.
+	Omitted []Omitted `json:"omitted,omitempty"`
+	Checks  []Check   `json:"checks"`
 	// Meta is envelope.json as read, if it could be decoded.
 	Meta *Meta `json:"-"`
 }
@@ -68,8 +81,9 @@ const (
 // MaxJSONMember bounds envelope.json, container.json and docker-info.json.
 const MaxJSONMember = 8 << 20
 
-// maxSums bounds SHA256SUMS: five lines of a 64-digit hex and a name.
-const maxSums = 4 << 10
+// maxSums bounds SHA256SUMS for an envelope of n members: a line of a
+// 64-digit hex and a name for each (v1's five lines fit in 4 KiB).
+func maxSums(n int) int64 { return 4<<10 + int64(n)*160 }
 
 // Verify reads an envelope from r to its end and checks its structure,
 // metadata, checksums, layer and tar-split metadata, by the rules Extract
@@ -110,10 +124,11 @@ type sourceError struct{ err error }
 func (e *sourceError) Error() string { return "read envelope: " + e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// checker is Verify's handler: it reads layer.tar as an import would,
-// validating every header, and counts what it holds.
+// checker is Verify's handler: it reads each tree's tar as an import
+// would, validating every header, and counts what it holds.
 type checker struct {
-	stats overlay.Stats
+	// stats are per tree: the layer's first, then each volume's.
+	stats []overlay.Stats
 	// notable lists setuid/setgid files and device nodes: legal in a
 	// layer, but what an operator wants to know about before importing.
 	notable []string
@@ -124,9 +139,13 @@ const maxNotable = 32
 
 func (*checker) Meta(context.Context, *Meta) error { return nil }
 
-func (c *checker) Layer(ctx context.Context, r io.Reader) error {
+func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) error {
+	for len(c.stats) <= t.Index {
+		c.stats = append(c.stats, overlay.Stats{})
+	}
+	st := &c.stats[t.Index]
 	tr := tar.NewReader(r)
-	var val overlay.Validator
+	val := overlay.Validator{Plain: t.Plain()}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -146,8 +165,8 @@ func (c *checker) Layer(ctx context.Context, r io.Reader) error {
 			// (a sparse one would expand holes without end).
 			return fmt.Errorf("entry %d: %w", val.Count(), err)
 		}
-		c.stats.Add(hdr)
-		c.note(hdr)
+		st.Add(hdr)
+		c.note(t, hdr)
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			if errors.Is(err, ErrStructure) {
 				return err
@@ -169,10 +188,22 @@ func (c *checker) report(w *walk) *Report {
 	if m := w.meta; m != nil {
 		rep.Format, rep.Container, rep.Host = m.Format, &m.Container, &m.Host
 	}
-	rep.Layer.Size = w.layerSize
-	rep.Layer.Stats = c.stats
-	if d, ok := w.digests[MemberLayer]; ok {
-		rep.Layer.Digest = "sha256:" + d
+	for i, t := range w.trees {
+		lr := LayerReport{Size: t.size}
+		if i < len(c.stats) {
+			lr.Stats = c.stats[i]
+		}
+		if d, ok := w.digests[t.ref.Member]; ok {
+			lr.Digest = "sha256:" + d
+		}
+		if v := t.ref.Volume; v != nil {
+			rep.Volumes = append(rep.Volumes, VolumeReport{Name: v.Name, Type: v.Type, Destination: v.Destination, LayerReport: lr})
+		} else {
+			rep.Layer = lr
+		}
+	}
+	if w.meta != nil {
+		rep.Omitted = w.meta.Omitted
 	}
 	structural := w.faults[CheckStructure] != nil
 	reached := map[string]bool{
@@ -189,15 +220,19 @@ func (c *checker) report(w *walk) *Report {
 			rep.Add(name, Pass, "%s", ok)
 		}
 	}
-	result(CheckStructure, "six members in order, nothing after the end")
-	result(CheckMetadata, "JSON members well-formed, "+Format)
+	format := Format
+	if w.meta != nil && w.meta.Format == FormatV2 {
+		format = FormatV2
+	}
+	result(CheckStructure, fmt.Sprintf("%d members in order, nothing after the end", len(w.plan)))
+	result(CheckMetadata, "JSON members well-formed, "+format)
 	result(CheckChecksums, "every SHA256SUMS line matches")
-	result(CheckLayer, fmt.Sprintf("%d entries readable, names safe, canonical order, no duplicates", rep.Layer.Entries))
-	layerUnread := w.faults[CheckLayer] != nil || w.localSplit == nil
+	result(CheckLayer, w.layerSummary(rep))
+	layerUnread := w.faults[CheckLayer] != nil || !w.allSplit()
 	if layerUnread && w.faults[CheckTarSplit] == nil && !structural {
 		rep.Add(CheckTarSplit, Skip, "not checked: %s could not be read", MemberLayer)
 	} else {
-		result(CheckTarSplit, fmt.Sprintf("%d entries reassemble %s exactly", w.splitEntries, MemberLayer))
+		result(CheckTarSplit, w.splitSummary())
 	}
 	if layerUnread {
 		rep.Add(CheckPolicy, Skip, "not checked: %s could not be read", MemberLayer)
@@ -208,7 +243,7 @@ func (c *checker) report(w *walk) *Report {
 }
 
 // note remembers a setuid or setgid file or a device node.
-func (c *checker) note(hdr *tar.Header) {
+func (c *checker) note(t TreeRef, hdr *tar.Header) {
 	what := ""
 	switch {
 	case overlay.Classify(hdr) == overlay.KindDevice:
@@ -221,14 +256,22 @@ func (c *checker) note(hdr *tar.Header) {
 		return
 	}
 	if len(c.notable) < maxNotable {
-		c.notable = append(c.notable, what+" "+hdr.Name)
+		where := hdr.Name
+		if t.Volume != nil {
+			where = path.Join(t.Volume.Destination, hdr.Name)
+		}
+		c.notable = append(c.notable, what+" "+where)
 	}
 }
 
 // policy adds a warning, not a failure, for setuid/setgid files and device
 // nodes: legal in layers, and worth a look before an import.
 func (c *checker) policy(rep *Report) {
-	l := rep.Layer
+	l := rep.Layer.Stats
+	for _, v := range rep.Volumes {
+		l.Setuid += v.Setuid
+		l.Devices += v.Devices
+	}
 	n := l.Setuid + l.Devices
 	if n == 0 {
 		rep.Add(CheckPolicy, Pass, "no setuid/setgid files, no device nodes")
@@ -239,4 +282,39 @@ func (c *checker) policy(rep *Report) {
 		more = fmt.Sprintf(" and %d more", n-int64(len(c.notable)))
 	}
 	rep.Add(CheckPolicy, Warn, "%d setuid/setgid files, %d device nodes: %s%s", l.Setuid, l.Devices, strings.Join(c.notable, ", "), more)
+}
+
+// allSplit tells whether tar-split recorded every tree's tar whole.
+func (w *walk) allSplit() bool {
+	for _, t := range w.trees {
+		if t.localSplit == nil {
+			return false
+		}
+	}
+	return len(w.trees) > 0
+}
+
+// splitSummary is the tar-split check's message when it passes.
+func (w *walk) splitSummary() string {
+	n := 0
+	for _, t := range w.trees {
+		n += t.splitEntries
+	}
+	if len(w.trees) == 1 {
+		return fmt.Sprintf("%d entries reassemble %s exactly", n, MemberLayer)
+	}
+	return fmt.Sprintf("%d entries reassemble %s and %d volume tars exactly", n, MemberLayer, len(w.trees)-1)
+}
+
+// layerSummary is the layer check's message when it passes.
+func (w *walk) layerSummary(rep *Report) string {
+	msg := fmt.Sprintf("%d entries readable, names safe, canonical order, no duplicates", rep.Layer.Entries)
+	if len(rep.Volumes) > 0 {
+		var n int64
+		for _, v := range rep.Volumes {
+			n += v.Entries
+		}
+		msg += fmt.Sprintf("; %d volumes, %d entries, likewise", len(rep.Volumes), n)
+	}
+	return msg
 }

@@ -30,7 +30,7 @@ const (
 
 // walk is one reading of an envelope, member by member in stream order.
 // Every rule of the format is here, once; Extract and Verify differ only
-// in their mode and in the handler that reads layer.tar.
+// in their mode and in the handler that reads the trees' tars.
 type walk struct {
 	mode mode
 	h    Handler
@@ -42,30 +42,87 @@ type walk struct {
 	compression Compression
 	// meta is envelope.json as decoded, even when a rule then refused it
 	// (a report still shows what it says).
-	meta      *Meta
-	digests   map[string]string // member name -> hex sha256
-	sums      []byte
-	layerSize int64
-	// layerDone: layer.tar was read to its end without a fault, so
-	// entries and the tar-split records below are whole.
-	layerDone bool
-	entries   int64
-	// What tar-split recorded of layer.tar as it went past: with a
-	// Stager, layer.tar reassembled from the staged files; otherwise a
-	// digest to compare with the envelope's own tar-split metadata.
+	meta *Meta
+	// plan is the members expected, in order: envelope.json alone until
+	// it is read, then what its format and volumes call for.
+	plan    []planned
+	digests map[string]string // member name -> hex sha256
+	sums    []byte
+	// trees are the layer (0) and the volumes (1...), as read.
+	trees []*treeRead
+}
+
+// The kinds of member.
+type memberKind int
+
+const (
+	kindEnvelope memberKind = iota
+	kindJSON
+	kindTar
+	kindSplit
+	kindSums
+)
+
+// planned is one expected member.
+type planned struct {
+	name string
+	kind memberKind
+	tree int // for kindTar and kindSplit
+}
+
+// treeRead is what the walk learnt of one tree: the layer or a volume.
+type treeRead struct {
+	ref TreeRef
+	// declared is the size and entry count envelope.json gives.
+	declared Layer
+	size     int64 // of the tar member as read
+	// done: the tar was read to its end without a fault, so entries and
+	// the tar-split records below are whole.
+	done    bool
+	entries int64
+	// What tar-split recorded of the tar as it went past: with a Stager,
+	// the tar reassembled from the staged files; otherwise a digest to
+	// compare with the envelope's own tar-split metadata.
 	reassembled string
 	headers     [sha256.Size]byte
 	localSplit  []byte
-	// envSplit is the digest of layer.tar-split.json.gz's entries, and
-	// splitEntries their number: read in collect mode only, since an
-	// import records its own metadata from layer.tar and never uses the
+	// envSplit is the digest of the tree's tar-split member's entries,
+	// and splitEntries their number: read in collect mode only, since an
+	// import records its own metadata from the tar and never uses the
 	// envelope's.
 	envSplit     []byte
 	splitEntries int
 }
 
 func newWalk(m mode, h Handler) *walk {
-	return &walk{mode: m, h: h, faults: map[string]error{}, digests: map[string]string{}}
+	return &walk{mode: m, h: h, faults: map[string]error{}, digests: map[string]string{},
+		plan: []planned{{name: MemberEnvelope, kind: kindEnvelope}}}
+}
+
+// planFor sets the members expected after envelope.json: v1's, or for v2
+// each volume's tar and tar-split metadata before SHA256SUMS. Without a
+// readable envelope.json, v1's.
+func (w *walk) planFor(m *Meta) {
+	w.plan = w.plan[:1]
+	w.trees = []*treeRead{{ref: TreeRef{Member: MemberLayer}}}
+	if m != nil {
+		w.trees[0].declared = m.Layer
+	}
+	w.plan = append(w.plan,
+		planned{name: MemberContainer, kind: kindJSON},
+		planned{name: MemberInfo, kind: kindJSON},
+		planned{name: MemberLayer, kind: kindTar},
+		planned{name: MemberTarSplit, kind: kindSplit})
+	if m != nil && m.Format == FormatV2 {
+		for i := range m.Volumes {
+			v := &m.Volumes[i]
+			w.trees = append(w.trees, &treeRead{ref: TreeRef{Index: i + 1, Member: VolumeTar(i), Volume: v}, declared: Layer{Size: v.Size, Entries: v.Entries}})
+			w.plan = append(w.plan,
+				planned{name: VolumeTar(i), kind: kindTar, tree: i + 1},
+				planned{name: VolumeTarSplit(i), kind: kindSplit, tree: i + 1})
+		}
+	}
+	w.plan = append(w.plan, planned{name: MemberSums, kind: kindSums})
 }
 
 // fault notes err under check and tells whether the walk must stop: in
@@ -120,24 +177,26 @@ func (w *walk) read(ctx context.Context, r io.Reader) {
 			break
 		}
 		if err != nil {
-			if errors.Is(err, errCut) && next < len(Members) {
-				w.structural("member %s missing: the stream stops after %s", Members[next], orStart(er.last))
+			if errors.Is(err, errCut) && next < len(w.plan) {
+				w.structural("member %s missing: the stream stops after %s", w.plan[next].name, orStart(er.last))
 				return
 			}
 			w.fault(CheckStructure, err)
 			return
 		}
+		var p planned
 		switch {
-		case next < len(Members) && m.Name == Members[next]:
+		case next < len(w.plan) && m.Name == w.plan[next].name:
+			p = w.plan[next]
 			next++
-		case slices.Contains(Members, m.Name):
-			w.structural("member %s out of order: expected %s", m.Name, expected(next))
+		case w.planned(m.Name):
+			w.structural("member %s out of order: expected %s", m.Name, w.expected(next))
 			return
 		default:
-			w.structural("unexpected member %q: expected %s", m.Name, expected(next))
+			w.structural("unexpected member %q: expected %s", m.Name, w.expected(next))
 			return
 		}
-		if w.member(ctx, m) {
+		if w.member(ctx, m, p) {
 			return
 		}
 		if _, err := io.Copy(io.Discard, m); err != nil {
@@ -146,8 +205,8 @@ func (w *walk) read(ctx context.Context, r io.Reader) {
 		}
 		w.digests[m.Name] = m.Digest()
 	}
-	if next < len(Members) {
-		w.structural("member %s missing", Members[next])
+	if next < len(w.plan) {
+		w.structural("member %s missing", w.plan[next].name)
 		return
 	}
 	if err := er.Close(); err != nil {
@@ -155,18 +214,27 @@ func (w *walk) read(ctx context.Context, r io.Reader) {
 	}
 }
 
+// planned tells whether name is one of the members expected (or, before
+// envelope.json is read, one of v1's).
+func (w *walk) planned(name string) bool {
+	if len(w.plan) == 1 {
+		return slices.Contains(Members, name)
+	}
+	return slices.ContainsFunc(w.plan, func(p planned) bool { return p.name == name })
+}
+
 // expected names what should have come after next members.
-func expected(next int) string {
-	if next < len(Members) {
-		return Members[next]
+func (w *walk) expected(next int) string {
+	if next < len(w.plan) {
+		return w.plan[next].name
 	}
 	return "the end after " + MemberSums
 }
 
 // member applies the rules of one member as it streams past.
-func (w *walk) member(ctx context.Context, m *Member) (stop bool) {
-	switch m.Name {
-	case MemberEnvelope:
+func (w *walk) member(ctx context.Context, m *Member, p planned) (stop bool) {
+	switch p.kind {
+	case kindEnvelope:
 		data, err := readCapped(m, MaxJSONMember)
 		if err != nil {
 			return w.fault(CheckStructure, err)
@@ -174,6 +242,7 @@ func (w *walk) member(ctx context.Context, m *Member) (stop bool) {
 		var meta *Meta
 		meta, err = decodeMeta(data)
 		w.meta = meta
+		w.planFor(meta)
 		if err == nil {
 			err = checkMeta(meta)
 		}
@@ -185,7 +254,7 @@ func (w *walk) member(ctx context.Context, m *Member) (stop bool) {
 		if err := w.h.Meta(ctx, meta); err != nil {
 			return w.fault(CheckPolicy, err)
 		}
-	case MemberContainer, MemberInfo:
+	case kindJSON:
 		data, err := readCapped(m, MaxJSONMember)
 		if err != nil {
 			return w.fault(CheckStructure, err)
@@ -193,25 +262,27 @@ func (w *walk) member(ctx context.Context, m *Member) (stop bool) {
 		if err := checkJSON(data); err != nil {
 			return w.fault(CheckMetadata, fmt.Errorf("%w: %s: %w", ErrStructure, m.Name, err))
 		}
-	case MemberLayer:
-		w.layerSize = m.Size
-		if w.meta != nil && w.meta.Layer.Size != m.Size {
-			return w.structural("%s: %d bytes, but %s says %d", m.Name, m.Size, MemberEnvelope, w.meta.Layer.Size)
+	case kindTar:
+		t := w.trees[p.tree]
+		t.size = m.Size
+		if w.meta != nil && t.declared.Size != m.Size {
+			return w.structural("%s: %d bytes, but %s says %d", m.Name, m.Size, MemberEnvelope, t.declared.Size)
 		}
-		return w.layer(ctx, m)
-	case MemberTarSplit:
-		if max := maxSplitSize(w.layerSize); m.Size > max {
-			return w.structural("%s: %d bytes, more than the metadata of a %d-byte layer can take (%d)", m.Name, m.Size, w.layerSize, max)
+		return w.tree(ctx, m, t)
+	case kindSplit:
+		t := w.trees[p.tree]
+		if max := maxSplitSize(t.size); m.Size > max {
+			return w.structural("%s: %d bytes, more than the metadata of a %d-byte tar can take (%d)", m.Name, m.Size, t.size, max)
 		}
 		if w.mode == collect {
-			sum, n, err := digestTarSplit(m, w.layerSize)
+			sum, n, err := digestTarSplit(m, t.size)
 			if err != nil {
 				return w.fault(CheckTarSplit, fmt.Errorf("%s: %w", m.Name, err))
 			}
-			w.envSplit, w.splitEntries = sum, n
+			t.envSplit, t.splitEntries = sum, n
 		}
-	case MemberSums:
-		data, err := readCapped(m, maxSums)
+	case kindSums:
+		data, err := readCapped(m, maxSums(len(w.plan)))
 		if err != nil {
 			return w.fault(CheckStructure, err)
 		}
@@ -232,15 +303,16 @@ func readCapped(m *Member, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// layer hands layer.tar to the handler while tar-split records the same
+// tree hands a tree's tar to the handler while tar-split records the same
 // bytes in its own goroutine: into a reassembly from the staged files for
 // a Stager, into a digest otherwise. Memory stays constant either way.
-func (w *walk) layer(ctx context.Context, m *Member) (stop bool) {
+func (w *walk) tree(ctx context.Context, m *Member, t *treeRead) (stop bool) {
 	var rec storage.Packer
 	var re *reassembler
 	var split *splitDigest
-	if st, ok := w.h.(Stager); ok {
-		re = &reassembler{h: sha256.New(), hdrs: sha256.New(), staged: st.Staged, buf: make([]byte, 1<<20)}
+	if st, ok := w.h.(Stager); ok && st.Stages(t.ref.Index) {
+		staged := func(name string) (io.ReadCloser, error) { return st.Staged(t.ref.Index, name) }
+		re = &reassembler{h: sha256.New(), hdrs: sha256.New(), staged: staged, buf: make([]byte, 1<<20)}
 		rec = re
 	} else {
 		split = newSplitDigest()
@@ -249,8 +321,8 @@ func (w *walk) layer(ctx context.Context, m *Member) (stop bool) {
 	count := &entryCounter{Packer: rec}
 	// The crc64s of tar-split's records only matter where they are
 	// compared with the envelope's metadata: a reassembly is checked by
-	// its sha256 against layer.tar's.
-	putter := newBoundedPutter(m.Size, re == nil)
+	// its sha256 against the tar's.
+	putter := newBoundedPutter(m.Size, re == nil && w.mode == collect)
 	tee, done, err := asm.NewInputTarStreamWithDone(m, count, putter)
 	if err != nil {
 		return w.fault(CheckStructure, err)
@@ -264,37 +336,37 @@ func (w *walk) layer(ctx context.Context, m *Member) (stop bool) {
 			<-done
 		}
 	}()
-	if err := w.h.Layer(ctx, tee); err != nil {
-		return w.layerFault(err)
+	if err := w.h.Tree(ctx, t.ref, tee); err != nil {
+		return w.treeFault(t, err)
 	}
 	// The handler stops at the tar's end; tar-split wants the padding too.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return w.layerFault(fmt.Errorf("after the last entry: %w", err))
+		return w.treeFault(t, fmt.Errorf("after the last entry: %w", err))
 	}
 	// tar-split's goroutine is done with its last entry only now.
 	tee.Close()
 	err = <-done
 	done = nil
 	if err != nil {
-		return w.layerFault(err)
+		return w.treeFault(t, err)
 	}
-	w.layerDone, w.entries = true, count.n
+	t.done, t.entries = true, count.n
 	if re != nil {
-		w.reassembled = "sha256:" + hex.EncodeToString(re.h.Sum(nil))
-		re.hdrs.Sum(w.headers[:0])
+		t.reassembled = "sha256:" + hex.EncodeToString(re.h.Sum(nil))
+		re.hdrs.Sum(t.headers[:0])
 	} else {
-		w.localSplit = split.sum()
+		t.localSplit = split.sum()
 	}
 	return false
 }
 
-// layerFault notes a fault met while reading layer.tar, naming the member
-// unless the error does already (the member's own read errors do):
-// structural if the stream broke, a fault of the layer's content
+// treeFault notes a fault met while reading a tree's tar, naming the
+// member unless the error does already (the member's own read errors
+// do): structural if the stream broke, a fault of the tree's content
 // otherwise.
-func (w *walk) layerFault(err error) bool {
-	if !strings.HasPrefix(err.Error(), MemberLayer+": ") {
-		err = fmt.Errorf("%s: %w", MemberLayer, err)
+func (w *walk) treeFault(t *treeRead, err error) bool {
+	if !strings.HasPrefix(err.Error(), t.ref.Member+": ") {
+		err = fmt.Errorf("%s: %w", t.ref.Member, err)
 	}
 	if errors.Is(err, ErrStructure) {
 		return w.fault(CheckStructure, err)
@@ -303,31 +375,48 @@ func (w *walk) layerFault(err error) bool {
 }
 
 // finish applies the rules that need the whole envelope: SHA256SUMS, the
-// entry count, and what tar-split recorded. Only the sums are compared
+// entry counts, and what tar-split recorded. Only the sums are compared
 // after a structural fault; the rest needs a stream read to its end.
 func (w *walk) finish() {
 	if w.sums != nil {
-		if err := compareSums(w.sums, w.digests); err != nil && w.fault(CheckChecksums, err) {
+		if err := compareSums(w.sums, w.digests, w.memberNames()); err != nil && w.fault(CheckChecksums, err) {
 			return
 		}
 	}
-	if w.faults[CheckStructure] != nil || !w.layerDone {
+	if w.faults[CheckStructure] != nil {
 		return
 	}
-	if w.meta != nil && w.faults[CheckMetadata] == nil && w.entries != w.meta.Layer.Entries {
-		if w.fault(CheckLayer, fmt.Errorf("%w: %s: %d entries, but %s says %d", ErrStructure, MemberLayer, w.entries, MemberEnvelope, w.meta.Layer.Entries)) {
-			return
+	for _, t := range w.trees {
+		if !t.done {
+			continue
 		}
-	}
-	if layer := "sha256:" + w.digests[MemberLayer]; w.reassembled != "" && w.reassembled != layer {
-		if w.fault(CheckLayer, fmt.Errorf("%s: reassembled %s, read %s: %w", MemberLayer, w.reassembled, layer, ErrReassembly)) {
-			return
+		if w.meta != nil && w.faults[CheckMetadata] == nil && t.entries != t.declared.Entries {
+			if w.fault(CheckLayer, fmt.Errorf("%w: %s: %d entries, but %s says %d", ErrStructure, t.ref.Member, t.entries, MemberEnvelope, t.declared.Entries)) {
+				return
+			}
 		}
-	}
-	if w.envSplit != nil && w.faults[CheckLayer] == nil && !slices.Equal(w.localSplit, w.envSplit) {
-		w.fault(CheckTarSplit, fmt.Errorf("%s does not describe %s as read (%d entries)", MemberTarSplit, MemberLayer, w.splitEntries))
+		if digest := "sha256:" + w.digests[t.ref.Member]; t.reassembled != "" && t.reassembled != digest {
+			if w.fault(CheckLayer, fmt.Errorf("%s: reassembled %s, read %s: %w", t.ref.Member, t.reassembled, digest, ErrReassembly)) {
+				return
+			}
+		}
+		if t.envSplit != nil && w.faults[CheckLayer] == nil && !slices.Equal(t.localSplit, t.envSplit) {
+			w.fault(CheckTarSplit, fmt.Errorf("%s does not describe %s as read (%d entries)", splitOf(t.ref.Member), t.ref.Member, t.splitEntries))
+		}
 	}
 }
+
+// memberNames are the names of the members planned.
+func (w *walk) memberNames() []string {
+	out := make([]string, len(w.plan))
+	for i, p := range w.plan {
+		out[i] = p.name
+	}
+	return out
+}
+
+// splitOf names the tar-split member of a tree's tar member.
+func splitOf(tarMember string) string { return tarMember + "-split.json.gz" }
 
 // entryCounter counts the tar entries tar-split meets: one file record
 // for each header archive/tar returns, whatever its type.

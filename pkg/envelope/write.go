@@ -26,6 +26,9 @@ type Contents struct {
 	Container, Info []byte
 	// Layer produces layer.tar, exactly Meta.Layer.Size bytes.
 	Layer LayerSource
+	// Volumes produce the volumes' tars (v2), one for each of
+	// Meta.Volumes, in that order, each exactly its Size bytes.
+	Volumes []LayerSource
 	// WriteLayer, for a layer tar that exists already (tests, tools),
 	// streams it into w; used when Layer is nil. Its tar-split metadata
 	// is parsed from the stream and held in memory until it is written.
@@ -84,12 +87,20 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err
 	}
 
 	if c.Layer != nil {
-		err = ew.layerFromSource(ctx, c.Layer, c.Meta.Layer.Size)
+		err = ew.layerFromSource(ctx, c.Layer, c.Meta.Layer.Size, MemberLayer, MemberTarSplit)
 	} else {
 		err = ew.layerFromStream(ctx, c.WriteLayer, c.Meta.Layer.Size)
 	}
 	if err != nil {
 		return err
+	}
+	if len(c.Volumes) != len(c.Meta.Volumes) {
+		return fmt.Errorf("%d volume sources for %d volumes in %s", len(c.Volumes), len(c.Meta.Volumes), MemberEnvelope)
+	}
+	for i, src := range c.Volumes {
+		if err := ew.layerFromSource(ctx, src, c.Meta.Volumes[i].Size, VolumeTar(i), VolumeTarSplit(i)); err != nil {
+			return err
+		}
 	}
 	sums := ew.sums.Bytes()
 	if err := ew.member(MemberSums, int64(len(sums)), func(w io.Writer) error {
@@ -107,12 +118,12 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err
 	return nil
 }
 
-// layerFromSource writes layer.tar and its tar-split metadata holding
-// neither: while layer.tar streams, its metadata is recorded, compressed
-// and only counted (a tar member's size comes before its data); then a
-// stat-only replay writes the same metadata, with the checksums kept from
-// the first pass (8 bytes a file).
-func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int64) error {
+// layerFromSource writes a tree's tar (as member tarName) and its
+// tar-split metadata (splitName) holding neither: while the tar streams,
+// its metadata is recorded, compressed and only counted (a tar member's
+// size comes before its data); then a stat-only replay writes the same
+// metadata, with the checksums kept from the first pass (8 bytes a file).
+func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int64, tarName, splitName string) error {
 	count := &countWriter{}
 	zc, err := gzip.NewWriterLevel(count, splitLevel)
 	if err != nil {
@@ -121,7 +132,7 @@ func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int
 	rec := newSplitWriter(zc)
 	arec := newAsyncRecorder(rec)
 	defer arec.close()
-	if err := ew.member(MemberLayer, size, func(w io.Writer) error {
+	if err := ew.member(tarName, size, func(w io.Writer) error {
 		// A tar writes each header block on its own: gather them, so that
 		// the digest worker and the output see few, large writes.
 		bw := bufio.NewWriterSize(w, 1<<20)
@@ -135,7 +146,7 @@ func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int
 	if err := zc.Close(); err != nil {
 		return err
 	}
-	return ew.member(MemberTarSplit, count.n, func(w io.Writer) error {
+	return ew.member(splitName, count.n, func(w io.Writer) error {
 		zw, err := gzip.NewWriterLevel(w, splitLevel)
 		if err != nil {
 			return err

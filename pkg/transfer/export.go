@@ -28,13 +28,24 @@ type Source struct {
 	Container, Info []byte
 	// Layer is the container's read-write layer.
 	Layer Tree
+	// Volumes are the volumes (and directory binds) the envelope carries,
+	// each a plain tree; Export completes their metadata (member names,
+	// sizes, entries) and puts it in Meta.Volumes.
+	Volumes []VolumeTree
+}
+
+// VolumeTree is a volume's directory and what envelope.json says of it.
+type VolumeTree struct {
+	Meta envelope.Volume
+	Dir  string
 }
 
 // Export writes the envelope of src to w and returns the sha256 of the
 // bytes written ("sha256:HEX"), the digest that --expect later checks.
-// The layer is measured first (sizes, entry count, warnings) and then read
-// twice, for layer.tar and for its tar-split metadata; a tree that changes
-// in between fails the export with overlay.ErrChanged.
+// Each tree (the layer, then each volume) is measured first (sizes, entry
+// count, warnings) and then read twice, for its tar and for its tar-split
+// metadata; a tree that changes in between fails the export with
+// overlay.ErrChanged. With volumes or omitted mounts the envelope is v2.
 func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOptions) (digest string, err error) {
 	plan, err := overlay.Measure(ctx, src.Layer.Dir, src.Layer.Opts)
 	if err != nil {
@@ -42,13 +53,27 @@ func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOpt
 	}
 	meta := src.Meta
 	meta.Layer = envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries}
-	quiet := src.Layer.Opts
-	quiet.Warn = nil // the measuring pass has warned already
 	contents := envelope.Contents{
 		Meta:      meta,
 		Container: src.Container,
 		Info:      src.Info,
-		Layer:     &treeLayer{tree: Tree{Dir: src.Layer.Dir, Opts: quiet}, plan: plan},
+		Layer:     newTreeLayer(src.Layer, plan),
+	}
+	if len(src.Volumes) > 0 || len(meta.Omitted) > 0 {
+		contents.Meta.Format = envelope.FormatV2
+	}
+	contents.Meta.Volumes = nil
+	for i, v := range src.Volumes {
+		tree := Tree{Dir: v.Dir, Opts: overlay.Options{Plain: true, Warn: src.Layer.Opts.Warn}}
+		vplan, err := overlay.Measure(ctx, tree.Dir, tree.Opts)
+		if err != nil {
+			return "", fmt.Errorf("read volume at %s: %w", v.Meta.Destination, err)
+		}
+		vm := v.Meta
+		vm.Tar, vm.TarSplit = envelope.VolumeTar(i), envelope.VolumeTarSplit(i)
+		vm.Size, vm.Entries = vplan.Size, vplan.Stats.Entries
+		contents.Meta.Volumes = append(contents.Meta.Volumes, vm)
+		contents.Volumes = append(contents.Volumes, newTreeLayer(tree, vplan))
 	}
 	// One write a megabyte to the pipe and the digest, not one for each
 	// tar block.
@@ -61,6 +86,13 @@ func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOpt
 		return "", err
 	}
 	return d.Digest(), nil
+}
+
+// newTreeLayer is tree as the source of its tar, measured as plan; the
+// measuring pass has warned already.
+func newTreeLayer(tree Tree, plan overlay.Plan) *treeLayer {
+	tree.Opts.Warn = nil
+	return &treeLayer{tree: tree, plan: plan}
 }
 
 // treeLayer is a layer directory as the source of layer.tar. Both passes

@@ -17,8 +17,7 @@ import (
 var (
 	// ErrNoSpace: the file system cannot hold the layer.
 	ErrNoSpace = errors.New("not enough free space")
-	// ErrVerify: the staged layer does not reproduce the envelope's
-	// layer.tar.
+	// ErrVerify: a staged tree does not reproduce the envelope's tar.
 	ErrVerify = errors.New("staged layer does not match layer.tar")
 )
 
@@ -27,13 +26,18 @@ type ImportOptions struct {
 	// Gate sees envelope.json before anything is written, and refuses an
 	// envelope that does not fit the target by returning an error.
 	Gate func(context.Context, *envelope.Meta) error
+	// Volumes, called after Gate, finds the directory each of the
+	// envelope's volumes replaces: a target for each of meta.Volumes, in
+	// order, nil to leave that volume out (its tar is still read and
+	// verified). Without it, an envelope that carries volumes is refused.
+	Volumes func(context.Context, *envelope.Meta) ([]*overlay.Target, error)
 	// Opts are the layer's overlay options (UserXattr, and an Applied hook
 	// told of each entry written). MaxEntries is set from envelope.json.
 	Opts overlay.Options
-	// OnEntry, if set, is called after each entry is written: a
-	// progress meter's count.
+	// OnEntry, if set, is called after each entry is written, in any
+	// tree: a progress meter's count.
 	OnEntry func()
-	// Keep keeps the replaced layer as a backup beside the new one.
+	// Keep keeps each replaced directory as a backup beside the new one.
 	Keep bool
 }
 
@@ -45,168 +49,311 @@ type Imported struct {
 	Entries int64
 	// Backup is where the replaced layer is kept, or "" without Keep.
 	Backup string
+	// Volumes are the volumes replaced, in envelope order.
+	Volumes []ImportedVolume
 }
 
-// Import extracts the envelope read from r into a staging dir beside t's
-// layer, verifies it, and swaps it in. On any error the staging dir is
-// removed and the layer is as it was.
+// ImportedVolume is what an import did to one volume.
+type ImportedVolume struct {
+	Destination string
+	Digest      string
+	Entries     int64
+	// Backup is where the replaced directory is kept, or "".
+	Backup string
+}
+
+// ErrVolumes: the envelope carries volumes and the import was given no
+// way to place them.
+var ErrVolumes = errors.New("envelope carries volumes")
+
+// Import extracts the envelope read from r into staging dirs beside t's
+// layer and beside each volume's directory, verifies every one, and swaps
+// them in together: all old or all new, even across a kill (the next
+// OpenTarget of any of them finishes the swap). On any error the staging
+// dirs are removed and every directory is as it was.
 func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOptions) (res Imported, err error) {
-	im := &importer{target: t, gate: opts.Gate, opts: opts.Opts, onEntry: opts.OnEntry, written: make(chan string, 64)}
+	im := &importer{layer: t, o: opts}
 	defer func() {
-		if err != nil && im.staging != "" {
-			if derr := t.Discard(im.staging); derr != nil {
-				err = fmt.Errorf("%w (and removing the staging dir: %v)", err, derr)
+		if err == nil {
+			return
+		}
+		for _, st := range im.trees {
+			if st == nil || st.staging == "" {
+				continue
+			}
+			if derr := st.target.Discard(st.staging); derr != nil {
+				err = fmt.Errorf("%w (and removing the staging dir %s: %v)", err, st.staging, derr)
 			}
 		}
 	}()
 	ex, err := envelope.Extract(ctx, r, im)
-	if im.root != nil {
-		im.root.Close()
-	}
+	im.closeRoots()
 	if err != nil {
 		return res, err
 	}
 	if err := im.verify(ctx, ex); err != nil {
 		return res, err
 	}
-	if err := t.CopyRootAttrs(im.staging); err != nil {
+	layer := im.trees[0]
+	if err := t.CopyRootAttrs(layer.staging); err != nil {
 		return res, fmt.Errorf("set root of staged layer: %w", err)
 	}
-	staging := im.staging
-	im.staging = "" // Swap owns it now
-	backup, err := t.Swap(staging, opts.Keep)
+	var targets []*overlay.Target
+	var stagings []string
+	for _, st := range im.trees {
+		if st != nil {
+			targets = append(targets, st.target)
+			stagings = append(stagings, st.staging)
+			st.staging = "" // Swap owns it now
+		}
+	}
+	var backups []string
+	if len(targets) == 1 {
+		var b string
+		b, err = t.Swap(stagings[0], opts.Keep)
+		backups = []string{b}
+	} else {
+		backups, err = (&overlay.Group{Targets: targets}).Swap(stagings, opts.Keep)
+	}
 	if err != nil {
 		return res, err
 	}
-	return Imported{Digest: ex.LayerDigest, Entries: ex.Entries, Backup: backup}, nil
+	res = Imported{Digest: ex.LayerDigest, Entries: ex.Trees[0].Entries}
+	k := 0
+	for i, st := range im.trees {
+		if st == nil {
+			continue
+		}
+		b := ""
+		if opts.Keep && k < len(backups) {
+			b = backups[k]
+		}
+		k++
+		if i == 0 {
+			res.Backup = b
+			continue
+		}
+		v := ex.Meta.Volumes[i-1]
+		res.Volumes = append(res.Volumes, ImportedVolume{Destination: v.Destination, Digest: ex.Trees[i].Digest, Entries: ex.Trees[i].Entries, Backup: b})
+	}
+	return res, nil
 }
 
-// importer gates an envelope as it arrives and extracts its layer into a
-// staging directory.
+// importer gates an envelope as it arrives and extracts each tree it
+// replaces into a staging directory.
 type importer struct {
+	layer *overlay.Target
+	o     ImportOptions
+	// trees are the layer's (0) and each volume's (1...) staging; nil for
+	// a volume left out.
+	trees []*stagedTree
+}
+
+// stagedTree is one tree being extracted.
+type stagedTree struct {
 	target  *overlay.Target
-	gate    func(context.Context, *envelope.Meta) error
-	opts    overlay.Options
-	onEntry func()
 	staging string
-	// written carries the names of the files with contents that Layer has
+	opts    overlay.Options
+	// written carries the names of the files with contents that Tree has
 	// written, in order, to Staged, which opens them beneath root.
 	written chan string
 	root    *overlay.Root
 }
 
 // Meta refuses an envelope that does not fit the target, or the free
-// space, before anything is written.
+// space, before anything is written; then it makes the staging dirs.
 func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
-	if im.gate != nil {
-		if err := im.gate(ctx, m); err != nil {
+	if im.o.Gate != nil {
+		if err := im.o.Gate(ctx, m); err != nil {
 			return err
 		}
 	}
-	staging, err := im.target.Stage()
-	if err != nil {
-		return err
+	targets := []*overlay.Target{im.layer}
+	if len(m.Volumes) > 0 {
+		if im.o.Volumes == nil {
+			return fmt.Errorf("%w (%d) and this import places none", ErrVolumes, len(m.Volumes))
+		}
+		vt, err := im.o.Volumes(ctx, m)
+		if err != nil {
+			return err
+		}
+		if len(vt) != len(m.Volumes) {
+			return fmt.Errorf("%d targets for %d volumes", len(vt), len(m.Volumes))
+		}
+		targets = append(targets, vt...)
 	}
-	im.staging = staging
-	// Apply refuses entries beyond the declared count, so the declared
-	// size and count bound what the import can write: file data within
-	// the tar's size, and at most one block and one inode per entry.
-	im.opts.MaxEntries = m.Layer.Entries
-	if m.Layer.Entries == 0 {
-		im.opts.MaxEntries = -1
+	declared := []envelope.Layer{m.Layer}
+	for _, v := range m.Volumes {
+		declared = append(declared, envelope.Layer{Size: v.Size, Entries: v.Entries})
 	}
-	return checkSpace(staging, m.Layer)
+	space := spaceNeeds{}
+	for i, t := range targets {
+		if t == nil {
+			im.trees = append(im.trees, nil)
+			continue
+		}
+		staging, err := t.Stage()
+		if err != nil {
+			return err
+		}
+		opts := im.o.Opts
+		if i > 0 {
+			opts = overlay.Options{Plain: true, Applied: im.o.Opts.Applied}
+		}
+		// Apply refuses entries beyond the declared count, so the
+		// declared size and count bound what the import can write: file
+		// data within the tar's size, and at most one block and one
+		// inode per entry.
+		opts.MaxEntries = declared[i].Entries
+		if opts.MaxEntries == 0 {
+			opts.MaxEntries = -1
+		}
+		im.trees = append(im.trees, &stagedTree{target: t, staging: staging, opts: opts, written: make(chan string, 64)})
+		if err := space.add(staging, declared[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// checkSpace refuses a layer that dir's file system cannot hold: its
-// size, a block for each entry, and an inode for each entry.
-func checkSpace(dir string, l envelope.Layer) error {
+// spaceNeeds adds up what the trees need on each file system: two volumes
+// on one file system must fit there together.
+type spaceNeeds map[uint64]*need
+
+type need struct {
+	dir            string
+	free           space
+	bytes, entries int64
+}
+
+// add counts l against dir's file system and refuses what it cannot hold:
+// the tars' sizes, a block for each entry, and an inode for each entry.
+func (s spaceNeeds) add(dir string, l envelope.Layer) error {
 	fs, err := statfs(dir)
 	if err != nil {
 		return err
 	}
+	n := s[fs.id]
+	if n == nil {
+		n = &need{dir: dir, free: fs}
+		s[fs.id] = n
+	}
 	// Extract has checked that every entry can have its 512-byte header
-	// (entries <= size/512), which keeps the sums below small.
-	if l.Entries > (math.MaxInt64-l.Size)/fs.blockSize {
-		return fmt.Errorf("layer declares %d entries: %w", l.Entries, ErrNoSpace)
+	// (entries <= size/512), and bounds the number of trees, which keeps
+	// the sums below small.
+	n.bytes += l.Size
+	n.entries += l.Entries
+	if n.entries > (math.MaxInt64-n.bytes)/fs.blockSize {
+		return fmt.Errorf("layer declares %d entries: %w", n.entries, ErrNoSpace)
 	}
-	need := l.Size + l.Entries*fs.blockSize
-	if fs.freeBytes < need {
-		return fmt.Errorf("layer needs up to %d bytes, %s has %d free: %w", need, dir, fs.freeBytes, ErrNoSpace)
+	want := n.bytes + n.entries*fs.blockSize
+	if fs.freeBytes < want {
+		return fmt.Errorf("layer needs up to %d bytes, %s has %d free: %w", want, dir, fs.freeBytes, ErrNoSpace)
 	}
-	if fs.limitsInodes && uint64(l.Entries) > fs.freeInodes {
-		return fmt.Errorf("layer has %d entries, %s has %d free inodes: %w", l.Entries, dir, fs.freeInodes, ErrNoSpace)
+	if fs.limitsInodes && uint64(n.entries) > fs.freeInodes {
+		return fmt.Errorf("layer has %d entries, %s has %d free inodes: %w", n.entries, dir, fs.freeInodes, ErrNoSpace)
 	}
 	return nil
 }
 
 // space is what statfs tells of a file system.
 type space struct {
+	id           uint64 // tells file systems apart
 	blockSize    int64
 	freeBytes    int64
 	freeInodes   uint64
 	limitsInodes bool // some file systems (btrfs) report no inode count
 }
 
-// Layer extracts layer.tar into the staging directory, announcing each
-// file with contents to Staged once it is written.
-func (im *importer) Layer(ctx context.Context, r io.Reader) error {
-	r = &killAfter{r: r, n: 64 << 10}
-	defer close(im.written)
-	opts := im.opts
+// Tree extracts a tree's tar into its staging directory, announcing each
+// file with contents to Staged once it is written. A tree left out is only
+// read.
+func (im *importer) Tree(ctx context.Context, t envelope.TreeRef, r io.Reader) error {
+	st := im.trees[t.Index]
+	if st == nil {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
+	if t.Index == 0 {
+		r = &killAfter{r: r, n: 64 << 10}
+	}
+	defer close(st.written)
+	opts := st.opts
 	opts.Applied = func(hdr *tar.Header) {
-		if im.onEntry != nil {
-			im.onEntry()
+		if im.o.OnEntry != nil {
+			im.o.OnEntry()
 		}
-		if im.opts.Applied != nil {
-			im.opts.Applied(hdr)
+		if st.opts.Applied != nil {
+			st.opts.Applied(hdr)
 		}
 		if overlay.Classify(hdr) == overlay.KindFile && hdr.Size > 0 {
-			im.written <- hdr.Name
+			st.written <- hdr.Name
 		}
 	}
-	_, err := overlay.Apply(ctx, im.staging, r, opts)
+	_, err := overlay.Apply(ctx, st.staging, r, opts)
 	return err
 }
 
-// Staged opens a staged file for Extract's reassembly, once Layer has
+// Stages tells Extract which trees are written to disk.
+func (im *importer) Stages(tree int) bool { return im.trees[tree] != nil }
+
+// Staged opens a staged file for Extract's reassembly, once Tree has
 // written it. Both walk the same tar, so the names come in the same order;
 // a difference means the two tar readers disagree, and the import fails.
-func (im *importer) Staged(name string) (io.ReadCloser, error) {
-	got, ok := <-im.written
+func (im *importer) Staged(tree int, name string) (io.ReadCloser, error) {
+	st := im.trees[tree]
+	got, ok := <-st.written
 	if !ok {
-		return nil, fmt.Errorf("the layer ended before %q was written", name)
+		return nil, fmt.Errorf("the tar ended before %q was written", name)
 	}
 	if got != name {
-		return nil, fmt.Errorf("tar-split read %q where the layer had %q", name, got)
+		return nil, fmt.Errorf("tar-split read %q where the tar had %q", name, got)
 	}
-	if im.root == nil {
-		root, err := overlay.OpenRoot(im.staging)
+	if st.root == nil {
+		root, err := overlay.OpenRoot(st.staging)
 		if err != nil {
 			return nil, err
 		}
-		im.root = root
+		st.root = root
 	}
-	return im.root.Open(name)
+	return st.root.Open(name)
 }
 
-// verify proves the staged directory holds exactly layer.tar, which is
-// what writing its canonical layer again would show, at half the reading.
-// Extract has reassembled layer.tar from the staged files as they were
-// written: every file's contents, at its place, gave layer.tar's digest,
-// and the entry count is envelope.json's. What is left is everything but
-// contents: a stat-only pass over the staged directory must produce the
-// very bytes layer.tar has around the contents (headers, PAX records with
-// owners, modes, xattrs and mtimes, padding, end blocks). Same contents
-// and same surroundings make the same tar, so the canonical layer of the
-// staged directory has layer.tar's digest.
-func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
-	plan, err := overlay.Measure(ctx, im.staging, im.opts)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrVerify, err)
+func (im *importer) closeRoots() {
+	for _, st := range im.trees {
+		if st != nil && st.root != nil {
+			st.root.Close()
+		}
 	}
-	if plan.Headers() != ex.Headers || plan.Size != ex.Meta.Layer.Size {
-		return fmt.Errorf("%w: the staged directory would write other headers than layer.tar has (owners, modes, xattrs, mtimes or names differ)", ErrVerify)
+}
+
+// verify proves each staged directory holds exactly its tar, which is what
+// writing its canonical tar again would show, at half the reading.
+// Extract has reassembled each tar from the staged files as they were
+// written: every file's contents, at its place, gave the tar's digest,
+// and the entry counts are envelope.json's. What is left is everything but
+// contents: a stat-only pass over each staged directory must produce the
+// very bytes the tar has around the contents (headers, PAX records with
+// owners, modes, xattrs and mtimes, padding, end blocks). Same contents
+// and same surroundings make the same tar, so the canonical tar of the
+// staged directory has the tar's digest.
+func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
+	for i, st := range im.trees {
+		if st == nil {
+			continue
+		}
+		plan, err := overlay.Measure(ctx, st.staging, st.opts)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrVerify, err)
+		}
+		size := ex.Meta.Layer.Size
+		what := envelope.MemberLayer
+		if i > 0 {
+			size, what = ex.Meta.Volumes[i-1].Size, envelope.VolumeTar(i-1)
+		}
+		if plan.Headers() != ex.Trees[i].Headers || plan.Size != size {
+			return fmt.Errorf("%w: the staged directory would write other headers than %s has (owners, modes, xattrs, mtimes or names differ)", ErrVerify, what)
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ func statfs(dir string) (space, error) {
 		return space{}, fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	return space{
+		id:           uint64(uint32(fs.Fsid.Val[0]))<<32 | uint64(uint32(fs.Fsid.Val[1])),
 		blockSize:    fs.Bsize,
 		freeBytes:    int64(fs.Bavail) * fs.Bsize,
 		freeInodes:   fs.Ffree,
