@@ -28,7 +28,16 @@ var (
 	_ func(*overlay.Target) (string, string, error)       = (*overlay.Target).Rollback
 	_ func(string) (bool, error)                          = overlay.Mounted
 
+	_ func(string, ...string) (*overlay.Group, error)        = overlay.OpenGroup
+	_ func(*overlay.Group) error                             = (*overlay.Group).Close
+	_ func(*overlay.Group, []string, bool) ([]string, error) = (*overlay.Group).Swap
+	_ func(*overlay.Group) ([]overlay.BackupSet, error)      = (*overlay.Group).Backups
+	_ func(*overlay.Group) ([]string, []string, error)       = (*overlay.Group).Rollback
+	_ func(overlay.BackupSet) bool                           = overlay.BackupSet.Complete
+
 	_ = overlay.Target{Upper: "", Recovered: []string(nil)}
 	_ = overlay.Backup{Path: "", Time: (overlay.Backup{}).Time}
+	_ = overlay.Group{Targets: []*overlay.Target(nil), Recovered: []string(nil)}
+	_ = overlay.BackupSet{Time: (overlay.Backup{}).Time, Paths: []string(nil)}
 	_ = []error{overlay.ErrBusy, overlay.ErrMounted, overlay.ErrNoBackup}
 )

@@ -338,7 +338,7 @@ func (g *Group) followLink(ls *locks, t *Target) error {
 	}
 	// Recovery removed it if the journal listed t; else it is stale.
 	if err := unix.Unlinkat(t.dirFd, name, 0); err == nil {
-		g.Recovered = append(g.Recovered, "removed the stale group link "+name)
+		g.Recovered = append(g.Recovered, "removed the stale group link "+filepath.Join(t.dir, name))
 	} else if !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove group link: %w", err)
 	}
