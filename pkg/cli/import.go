@@ -139,6 +139,9 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	if err != nil {
 		return err
 	}
+	if f.listBackups || f.rollback {
+		return backups(prog, c, upper, f.rollback, s)
+	}
 	t, err := overlay.OpenTarget(upper)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Name, err)
@@ -146,17 +149,6 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	defer t.Close()
 	for _, msg := range t.Recovered {
 		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
-	}
-	switch {
-	case f.listBackups:
-		return listBackups(t, s)
-	case f.rollback:
-		restored, displaced, err := t.Rollback()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(s.Stderr, "%s: %s: restored %s; the layer it replaced is kept at %s\n", prog, c.Name, restored, displaced)
-		return nil
 	}
 
 	in := s.Stdin
@@ -234,13 +226,77 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	return nil
 }
 
-func listBackups(t *overlay.Target, s Streams) error {
-	backups, err := t.Backups()
+// backups lists the backups of the container's layer and volumes, or
+// with rollback swaps the newest set back in: the layer's newest backup
+// and the backups of the volumes that were replaced with it, together.
+func backups(prog string, c *engine.Container, upper string, rollback bool, s Streams) error {
+	var dirs []string
+	for _, m := range c.Mounts {
+		if m.Type == "volume" && (m.Driver == "" || m.Driver == "local") && len(m.Options) == 0 || m.Type == "bind" && isDir(m.Source) {
+			dirs = append(dirs, m.Source)
+		}
+	}
+	g, err := openGroup(prog, c, upper, dirs, s)
 	if err != nil {
 		return err
 	}
-	for _, b := range backups {
-		fmt.Fprintf(s.Stdout, "%s\t%s\n", b.Time.Format(time.RFC3339Nano), b.Path)
+	sets, err := g.Backups()
+	if err != nil {
+		g.Close()
+		return err
 	}
+	if !rollback {
+		defer g.Close()
+		for _, set := range sets {
+			for _, p := range set.Paths {
+				if p != "" {
+					fmt.Fprintf(s.Stdout, "%s\t%s\n", set.Time.Format(time.RFC3339Nano), p)
+				}
+			}
+		}
+		return nil
+	}
+	// The newest set with the layer in it, and the volumes replaced with it.
+	var members []string
+	for i := len(sets) - 1; i >= 0 && members == nil; i-- {
+		if sets[i].Paths[0] == "" {
+			continue
+		}
+		members = []string{upper}
+		for j, p := range sets[i].Paths[1:] {
+			if p != "" {
+				members = append(members, dirs[j])
+			}
+		}
+	}
+	g.Close()
+	if members == nil {
+		members = []string{upper} // Rollback says there is no backup
+	}
+	if g, err = openGroup(prog, c, members[0], members[1:], s); err != nil {
+		return err
+	}
+	defer g.Close()
+	restored, displaced, err := g.Rollback()
+	if err != nil {
+		return err
+	}
+	for i := range restored[1:] {
+		fmt.Fprintf(s.Stderr, "%s: %s: restored %s; the data it replaced is kept at %s\n", prog, c.Name, restored[i+1], displaced[i+1])
+	}
+	fmt.Fprintf(s.Stderr, "%s: %s: restored %s; the layer it replaced is kept at %s\n", prog, c.Name, restored[0], displaced[0])
 	return nil
+}
+
+// openGroup locks the layer's directory and the volumes' together,
+// printing what it recovered from a killed run.
+func openGroup(prog string, c *engine.Container, upper string, dirs []string, s Streams) (*overlay.Group, error) {
+	g, err := overlay.OpenGroup(upper, dirs...)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	for _, msg := range g.Recovered {
+		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
+	}
+	return g, nil
 }
