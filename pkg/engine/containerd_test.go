@@ -14,12 +14,15 @@ import (
 	"strings"
 	"testing"
 
+	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
 	introspectionapi "github.com/containerd/containerd/api/services/introspection/v1"
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/api/types/task"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -41,7 +44,9 @@ type fakeContainerd struct {
 	root       string // the overlayfs snapshotter's
 	// plugins, when set, are the snapshotter plugins Introspection lists
 	// instead of the overlayfs one at root.
-	plugins []*introspectionapi.Plugin
+	plugins    []*introspectionapi.Plugin
+	containers []*containersapi.Container
+	tasks      map[string]task.Status // by container id; none: no task
 }
 
 func (f *fakeContainerd) ns(ctx context.Context) {
@@ -70,7 +75,41 @@ type (
 		introspectionapi.UnimplementedIntrospectionServer
 		*fakeContainerd
 	}
+	fakeContainers struct {
+		containersapi.UnimplementedContainersServer
+		*fakeContainerd
+	}
+	fakeTasks struct {
+		tasksapi.UnimplementedTasksServer
+		*fakeContainerd
+	}
 )
+
+func (f fakeContainers) Get(ctx context.Context, r *containersapi.GetContainerRequest) (*containersapi.GetContainerResponse, error) {
+	f.ns(ctx)
+	for _, c := range f.containers {
+		if c.ID == r.ID {
+			return &containersapi.GetContainerResponse{Container: c}, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "container %q in namespace %q: not found", r.ID, "ns1")
+}
+
+// ListStream is left unimplemented, as containerd before 1.7 has it, so
+// that List is what answers.
+func (f fakeContainers) List(ctx context.Context, _ *containersapi.ListContainersRequest) (*containersapi.ListContainersResponse, error) {
+	f.ns(ctx)
+	return &containersapi.ListContainersResponse{Containers: f.containers}, nil
+}
+
+func (f fakeTasks) Get(ctx context.Context, r *tasksapi.GetRequest) (*tasksapi.GetResponse, error) {
+	f.ns(ctx)
+	st, ok := f.tasks[r.ContainerID]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no running task found: task %s not found", r.ContainerID)
+	}
+	return &tasksapi.GetResponse{Process: &task.Process{ID: r.ContainerID, Status: st}}, nil
+}
 
 func (f fakeIntrospection) Plugins(context.Context, *introspectionapi.PluginsRequest) (*introspectionapi.PluginsResponse, error) {
 	if f.plugins != nil {
@@ -164,6 +203,8 @@ func serveFake(t *testing.T, f *fakeContainerd) *ctrdConn {
 	contentapi.RegisterContentServer(srv, fakeContent{fakeContainerd: f})
 	versionapi.RegisterVersionServer(srv, fakeVersion{})
 	introspectionapi.RegisterIntrospectionServer(srv, fakeIntrospection{fakeContainerd: f})
+	containersapi.RegisterContainersServer(srv, fakeContainers{fakeContainerd: f})
+	tasksapi.RegisterTasksServer(srv, fakeTasks{fakeContainerd: f})
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	c, err := dialContainerd(context.Background(), sock, "ns1")

@@ -1,6 +1,7 @@
 // Package engine talks to the engine that keeps a container: it finds a
 // container by name, id or unique id prefix, reads where its read-write
-// layer lives, pauses and unpauses it, and describes the engine and the
+// layer lives and what is mounted in it, finds the other containers that
+// use a volume, pauses and unpauses it, and describes the engine and the
 // container's image.
 //
 // Two implementations share the Engine interface:
@@ -22,12 +23,55 @@
 //     resume), its snapshot's mounts, and the image's diffIDs read from the
 //     content store.
 //
+// # Mounts
+//
+// Container.Mounts are the user's mounts, sorted by destination; what the
+// engine or the runtime mounts for itself (proc, sysfs, devpts, mqueue,
+// cgroup, /dev, /dev/shm, /run of containerd's default spec, /etc/hosts,
+// /etc/resolv.conf, /etc/hostname, /.dockerenv, /run/.containerenv) is
+// left out. Where each engine says what is mounted:
+//
+//   - Docker: the inspect document's Mounts (container.MountPoint), plus
+//     HostConfig.Tmpfs, where alone `--tmpfs` mounts appear. Each local
+//     volume is inspected once (GET /volumes/{name}) for its driver
+//     options and labels; it is anonymous when it has the label
+//     com.docker.volume.anonymous (Docker 23 and later; moby's
+//     daemon/volume/service AnonymousLabel) or, as Docker before 23 made
+//     them without a label, when its name is a 64-hex id.
+//   - Podman, through its Docker-compatible API: the same Mounts, without
+//     tmpfs (libpod's GetMounts leaves them out), which HostConfig.Tmpfs
+//     lists. Its compatible volume inspect says nothing of anonymity, so a
+//     volume is inspected through Podman's own API (GET
+//     /v4.0.0/libpod/volumes/{name}/json, define.InspectVolumeData, whose
+//     Anonymous field is what `podman volume inspect` shows), on the
+//     connection the client dials; a Podman that refuses libpod API 4.0.0
+//     (3.x) is asked through the compatible API, and a 64-hex name tells.
+//   - containerd: the labels nerdctl puts on the container's record:
+//     nerdctl/mounts, a JSON list of Docker-style mount points, or from
+//     nerdctl 2.3.2 on, one mount point in each of nerdctl/mounts.0,
+//     nerdctl/mounts.1, ...; nerdctl/anonymous-volumes lists the volumes it
+//     made. nerdctl keeps no driver options, and its labels of a volume are
+//     in its data root, not in containerd: a containerd volume has neither.
+//     The mounts of the runtime spec that nerdctl did not record and the
+//     runtime does not make (a ctr container's --mount) follow, as a bind
+//     or a tmpfs, so that nothing mounted goes unlisted.
+//
+// VolumeUsers asks Docker and Podman for the containers, stopped or not,
+// that the "volume" filter of GET /containers/json matches, and reads the
+// nerdctl labels of every container of the namespace for containerd, as
+// nerdctl's `volume rm` does.
+//
 // What each file owns:
 //
 //   - engine.go: the Engine interface, Open, Container, Host and the
 //     errors callers branch on.
 //   - docker.go: the Docker-compatible engine; for Docker 29's containerd
 //     image store it borrows containerd_conn.go's connection.
+//   - mount.go: Mount and VolumeUser, and what is not a user's mount.
+//   - docker_mounts.go: a Docker or Podman container's mounts, volume
+//     inspects (Podman's through its own API), a volume's users.
+//   - containerd_mounts.go: a containerd container's mounts from nerdctl's
+//     labels and the runtime spec, a volume's users.
 //   - containerd.go: the containerd engine: container records and their
 //     tasks, the checked image of a container, image lookups, Host.
 //   - containerd_conn.go: the gRPC connection to containerd and what it

@@ -31,7 +31,7 @@ type dockerMount struct {
 }
 
 // mounts turns an inspect document's Mounts, and HostConfig.Tmpfs, into
-// the container's Mounts, with each volume's options, labels and
+// the container's Mounts, with each local volume's options, labels and
 // anonymity from one volume inspect.
 //
 // Docker lists `--tmpfs` mounts only in HostConfig.Tmpfs, Podman every
@@ -53,7 +53,9 @@ func (e *Docker) mounts(ctx context.Context, points []dockerMount, tmpfs map[str
 				m.Type = MountVolume
 			}
 		}
-		if m.Type == MountVolume && m.Name != "" {
+		// A plugin's volume is not inspected: its plugin may be gone,
+		// and a layer-only export must not fail for it.
+		if m.Type == MountVolume && m.Name != "" && (m.Driver == DriverLocal || m.Driver == "") {
 			if err := e.volume(ctx, &m); err != nil {
 				return nil, err
 			}

@@ -103,11 +103,12 @@ func serveDaemon(t *testing.T, f *fakeDaemon) *Docker {
 	return e
 }
 
-// A container of Docker 27, as `docker run -v named1:/named -v /anon
-// -v old:/old -v tmpvol:/cache -v /srv/conf:/conf:ro --mount
-// type=tmpfs,dst=/scratch --tmpfs /run/t -v /srv/hosts:/etc/hosts` of an
-// image with VOLUME /data makes it: Mounts in map order, the --tmpfs only
-// in HostConfig.Tmpfs.
+// A container of Docker 27, as `docker run -v named1:/named -v
+// OLDANON:/old (an anonymous volume of Docker 20.10) -v tmpvol:/cache -v /srv/conf:/conf:ro --mount
+// type=tmpfs,dst=/scratch --tmpfs /run/t -v /srv/hosts:/etc/hosts
+// --mount type=volume,src=shared,dst=/shared,volume-driver=vieux/sshfs` of
+// an image with VOLUME /data makes it: Mounts in map order, the --tmpfs
+// only in HostConfig.Tmpfs.
 const (
 	anonID   = "3f1c5e1a0b9d4c2e8f7a6b5d4c3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
 	oldAnon  = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d"
@@ -123,7 +124,7 @@ var dockerInspect = `{
   "HostsPath": "/var/lib/docker/containers/` + dockerID + `/hosts",
   "Name": "/db",
   "Driver": "overlay2",
-  "HostConfig": {"Binds": ["named1:/named", "old:/old", "tmpvol:/cache", "/srv/conf:/conf:ro", "/srv/hosts:/etc/hosts"],
+  "HostConfig": {"Binds": ["named1:/named", "` + oldAnon + `:/old", "tmpvol:/cache", "/srv/conf:/conf:ro", "/srv/hosts:/etc/hosts"],
     "Tmpfs": {"/run/t": "rw,size=64m"}},
   "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": "/var/lib/docker/overlay2/abc/diff"}},
   "Mounts": [
@@ -133,7 +134,8 @@ var dockerInspect = `{
     {"Type": "bind", "Source": "/srv/hosts", "Destination": "/etc/hosts", "Mode": "", "RW": true, "Propagation": "rprivate"},
     {"Type": "volume", "Name": "named1", "Source": "/var/lib/docker/volumes/named1/_data", "Destination": "/named", "Driver": "local", "Mode": "z", "RW": true, "Propagation": ""},
     {"Type": "tmpfs", "Source": "", "Destination": "/scratch", "Mode": "", "RW": true, "Propagation": ""},
-    {"Type": "volume", "Name": "` + oldAnon + `", "Source": "/var/lib/docker/volumes/` + oldAnon + `/_data", "Destination": "/old", "Driver": "local", "Mode": "", "RW": true, "Propagation": ""}
+    {"Type": "volume", "Name": "` + oldAnon + `", "Source": "/var/lib/docker/volumes/` + oldAnon + `/_data", "Destination": "/old", "Driver": "local", "Mode": "", "RW": true, "Propagation": ""},
+    {"Type": "volume", "Name": "shared", "Source": "/var/lib/docker/plugins/abc/propagated-mount/shared", "Destination": "/shared", "Driver": "vieux/sshfs:latest", "Mode": "z", "RW": true, "Propagation": ""}
   ],
   "Config": {"Image": "db:1", "Volumes": {"/data": {}}}
 }`
@@ -171,6 +173,8 @@ func TestDockerMounts(t *testing.T) {
 			Anonymous: true},
 		{Type: MountTmpfs, Destination: "/run/t", RW: true},
 		{Type: MountTmpfs, Destination: "/scratch", RW: true},
+		// Not inspected: the fake has no such volume.
+		{Type: MountVolume, Name: "shared", Source: "/var/lib/docker/plugins/abc/propagated-mount/shared", Destination: "/shared", Driver: "vieux/sshfs:latest", RW: true},
 	}
 	checkMounts(t, c.Mounts, want)
 	if c.UpperDir != "/var/lib/docker/overlay2/abc/diff" || c.Name != "db" {
