@@ -232,7 +232,7 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 func backups(prog string, c *engine.Container, upper string, rollback bool, s Streams) error {
 	var dirs []string
 	for _, m := range c.Mounts {
-		if m.Type == "volume" && (m.Driver == "" || m.Driver == "local") && len(m.Options) == 0 || m.Type == "bind" && isDir(m.Source) {
+		if m.Type == "volume" && (m.Driver == "" || m.Driver == "local") && !mountsSomething(m.Options) || m.Type == "bind" && isDir(m.Source) {
 			dirs = append(dirs, m.Source)
 		}
 	}

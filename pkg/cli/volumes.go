@@ -90,7 +90,7 @@ func planMounts(c *engine.Container, f *volumeFilter, binds bool) exportPlan {
 			omit(m, "a tmpfs lives in memory only")
 		case m.Type == "volume" && m.Driver != "" && m.Driver != "local":
 			omit(m, "volume driver %q keeps its data elsewhere", m.Driver)
-		case m.Type == "volume" && len(m.Options) > 0:
+		case m.Type == "volume" && mountsSomething(m.Options):
 			omit(m, "local volume with mount options (%s): the engine mounts it only while the container runs, so its directory holds nothing to read", options(m.Options))
 		case m.Type == "bind" && !binds:
 			omit(m, "bind mount (--binds carries directory binds)")
@@ -109,6 +109,14 @@ func planMounts(c *engine.Container, f *volumeFilter, binds bool) exportPlan {
 		}
 	}
 	return p
+}
+
+// mountsSomething tells whether a local volume's options make the engine
+// mount a file system on it (type, device): such a volume's directory is
+// empty while no container runs. Other options (Podman's uid, gid, size)
+// leave it a plain directory.
+func mountsSomething(o map[string]string) bool {
+	return o["type"] != "" || o["device"] != ""
 }
 
 func options(o map[string]string) string {
@@ -186,7 +194,7 @@ func importDests(ctx context.Context, eng engine.Engine, c *engine.Container, m 
 			return nil, fmt.Errorf("envelope carries a bind mount at %s: restore it with --binds, or leave it out with --volumes", v.Destination)
 		case v.Type == "bind" && (tm.Type != "bind" || !isDir(tm.Source)):
 			return nil, fmt.Errorf("envelope carries a bind mount at %s; container %s has a %s there, not a directory bind", v.Destination, c.Name, tm.Type)
-		case v.Type == "volume" && (tm.Type != "volume" || tm.Driver != "" && tm.Driver != "local" || len(tm.Options) > 0):
+		case v.Type == "volume" && (tm.Type != "volume" || tm.Driver != "" && tm.Driver != "local" || mountsSomething(tm.Options)):
 			return nil, fmt.Errorf("envelope carries %s at %s; container %s's mount there is not a plain local volume", what, v.Destination, c.Name)
 		}
 		if tm.Type == "volume" && !f.shared {
