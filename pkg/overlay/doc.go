@@ -1,5 +1,7 @@
 // Package overlay converts an overlay2 upper directory into a canonical OCI
-// image layer tar, and classifies the entries of such a tar.
+// image layer tar, and classifies the entries of such a tar; it does the
+// same, without the overlay's conversions, for a plain directory such as
+// a volume.
 //
 // # The canonical layer tar
 //
@@ -34,12 +36,40 @@
 // and a file on disk whose own name begins with ".wh.", which any reader of the
 // layer would take for a whiteout.
 //
+// # Plain trees (volumes)
+//
+// A container's volumes are plain directories, not overlay upper
+// directories. With [Options] Plain, [Write] and [Measure] produce the
+// canonical tar of such a tree, and [Apply] and a [Validator] with Plain
+// set read it: the same order, PAX headers, numeric owners, modes,
+// nanosecond mtimes, xattrs, hard links and sparse handling as a layer,
+// but no overlay conversion in either direction:
+//
+//   - The first entry is "./", a directory entry for the root itself with
+//     its owner, mode (setgid and sticky too), xattrs and mtime: a volume's
+//     root belongs to its data (postgres wants its data directory 0700 and
+//     owned by its own user). Apply gives them to the staging directory,
+//     the mode and mtime after every other entry. "./" may come only
+//     first, and only as a directory.
+//   - A character device 0:0 is a device entry, and Apply makes a device.
+//   - A name beginning ".wh." is a name like any other: it sorts as itself,
+//     may be any kind of entry, and counts whole against NAME_MAX. There
+//     are no whiteouts and no opaque markers; [ClassifyPlain] and
+//     [Stats.AddPlain] count none.
+//   - Every extended attribute is a "SCHILY.xattr.NAME" record,
+//     trusted.overlay.* and user.overlay.* included: the tree is no overlay
+//     and its attributes are data. UserXattr does not apply.
+//
+// A plain tree's tar is not a layer: the layer [Validator] refuses its "./"
+// entry, so the one is not applied as the other by mistake. Everything
+// Apply promises about hostile input holds in both modes.
+//
 // # Platforms
 //
 // Reading and writing upper directories needs Linux: overlay2, whiteout
 // devices, openat2 and renameat2 are Linux's. On other systems [Write],
 // [Measure], [Apply], [OpenRoot], [OpenTarget], [Mounted] and the methods
 // of [Target] exist, so that their callers build, but fail with an error
-// that wraps [errors.ErrUnsupported]. [Classify] and [Validator] work
-// everywhere.
+// that wraps [errors.ErrUnsupported]. [Classify], [ClassifyPlain] and
+// [Validator] work everywhere.
 package overlay

@@ -31,31 +31,38 @@ func tarOf(tb testing.TB, hdrs ...*tar.Header) []byte {
 	return buf.Bytes()
 }
 
-// FuzzApply extracts arbitrary tars into a staging dir beside a victim
-// file: whatever the input, nothing outside the staging dir may change.
+// FuzzApply extracts arbitrary tars, as layers and as plain trees, into a
+// staging dir beside a victim file: whatever the input, nothing outside
+// the staging dir may change.
 func FuzzApply(f *testing.F) {
 	if os.Geteuid() != 0 {
 		f.Skip("needs root: Apply makes devices and sets owners")
 	}
+	// Every seed in both modes.
+	add := func(data []byte) { f.Add(data, false); f.Add(data, true) }
 	dir := func(n string) *tar.Header { return &tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755} }
 	reg := func(n string, size int64) *tar.Header {
 		return &tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}
 	}
-	f.Add(tarOf(f, dir("a/"), reg("a/f", 3), &tar.Header{Name: "a/l", Typeflag: tar.TypeLink, Linkname: "a/f"}))
-	f.Add(tarOf(f, &tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: ".."}, reg("up/victim", 1)))
-	f.Add(tarOf(f, &tar.Header{Name: "abs", Typeflag: tar.TypeSymlink, Linkname: "/"}, &tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "abs/victim"}))
-	f.Add(tarOf(f, reg("../victim", 1)))
-	f.Add(tarOf(f, dir("d/"), reg("d/.wh..wh..opq", 0), reg("d/.wh.x", 0), &tar.Header{Name: "d/c", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}))
-	f.Add(tarOf(f, &tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../.."}, dir("l/")))
+	add(tarOf(f, dir("a/"), reg("a/f", 3), &tar.Header{Name: "a/l", Typeflag: tar.TypeLink, Linkname: "a/f"}))
+	add(tarOf(f, &tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: ".."}, reg("up/victim", 1)))
+	add(tarOf(f, &tar.Header{Name: "abs", Typeflag: tar.TypeSymlink, Linkname: "/"}, &tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "abs/victim"}))
+	add(tarOf(f, reg("../victim", 1)))
+	add(tarOf(f, dir("d/"), reg("d/.wh..wh..opq", 0), reg("d/.wh.x", 0), &tar.Header{Name: "d/c", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}))
+	add(tarOf(f, &tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../.."}, dir("l/")))
 	// And every case of the breakout table.
 	for _, class := range breakoutClasses(f) {
 		for _, c := range class.cases {
 			if len(c.tar) <= 1<<20 {
-				f.Add(c.tar)
+				add(c.tar)
 			}
 		}
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	// And the root entries of plain trees.
+	for _, c := range boPlainRootCases(f) {
+		f.Add(c.tar, true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, plain bool) {
 		parent := t.TempDir()
 		victim := filepath.Join(parent, "victim")
 		if err := os.WriteFile(victim, []byte("victim"), 0o600); err != nil {
@@ -65,7 +72,7 @@ func FuzzApply(f *testing.F) {
 		if err := os.Mkdir(staging, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		Apply(context.Background(), staging, bytes.NewReader(data), Options{MaxEntries: 64})
+		Apply(context.Background(), staging, bytes.NewReader(data), Options{MaxEntries: 64, Plain: plain})
 		got, err := os.ReadFile(victim)
 		if err != nil || string(got) != "victim" {
 			t.Fatalf("victim changed: %q, %v", got, err)

@@ -297,3 +297,88 @@ func TestCheckName(t *testing.T) {
 		t.Fatalf("test bug: pathOf gives %d and %d bytes", len(path4096), len(pathOf(4097)))
 	}
 }
+
+// A plain tree's Validator: the layer's rules without the whiteout ones,
+// and a root entry "./" first or not at all. want nil: all accepted;
+// otherwise the last entry is refused with want.
+func TestValidatorPlain(t *testing.T) {
+	root := func() *tar.Header {
+		return with(hDir("./"), func(h *tar.Header) { h.Mode, h.Uid, h.Gid = 0o700, 999, 999 })
+	}
+	for _, tc := range []struct {
+		name string
+		hdrs []*tar.Header
+		want error
+	}{
+		{"root alone", []*tar.Header{root()}, nil},
+		{"no root", []*tar.Header{hReg("a")}, nil},
+		{"volume mix", []*tar.Header{
+			hXattr(root(), "SCHILY.xattr.user.volume", "pg"),
+			hReg(".wh..wh..opq"),
+			hRegN(".wh.a", 3),
+			hDir(".wh.d/"),
+			hReg(".wh.d/.wh.e"),
+			hSym(".wh.s", "x"),
+			hReg("a"),
+			hDev("c", tar.TypeChar, 0, 0),
+			hLink("c2", "c"),
+			hLink("d", ".wh.a"),
+			hXattr(hDir("opq/"), "SCHILY.xattr.trusted.overlay.opaque", "y"),
+			hXattr(hReg("r"), "SCHILY.xattr.trusted.overlay.redirect", "/x"),
+			hXattr(hReg("u"), "SCHILY.xattr.user.overlay.origin", ""),
+		}, nil},
+		{".wh. name of 255 bytes", []*tar.Header{hReg(".wh." + strings.Repeat("n", 251))}, nil},
+		{".wh. name of 256 bytes", []*tar.Header{hReg(".wh." + strings.Repeat("n", 252))}, overlay.ErrUnsafePath},
+		{"root twice", []*tar.Header{root(), root()}, overlay.ErrOrder},
+		{"root after an entry", []*tar.Header{hReg("a"), root()}, overlay.ErrOrder},
+		{"root as file", []*tar.Header{{Name: "./", Typeflag: tar.TypeReg}}, overlay.ErrBadEntry},
+		{"root as symlink", []*tar.Header{hSym("./", "..")}, overlay.ErrBadEntry},
+		{"root with size", []*tar.Header{with(root(), func(h *tar.Header) { h.Size = 1 })}, overlay.ErrBadEntry},
+		{"root with type bits", []*tar.Header{with(root(), func(h *tar.Header) { h.Mode = 0o40700 })}, overlay.ErrBadEntry},
+		{"root spelled dot", []*tar.Header{hDir(".")}, overlay.ErrUnsafePath},
+		{"dot prefix", []*tar.Header{root(), hReg("./a")}, overlay.ErrUnsafePath},
+		{"hard link to the root", []*tar.Header{root(), hLink("h", ".")}, overlay.ErrUnsafePath},
+		{"sorted as named", []*tar.Header{hReg("a"), hReg(".wh.a")}, overlay.ErrOrder},
+		{"opaque name sorted as named", []*tar.Header{hDir("d/"), hReg("d/a"), hReg("d/.wh..wh..opq")}, overlay.ErrOrder},
+		{"duplicate", []*tar.Header{hReg(".wh.a"), hReg(".wh.a")}, overlay.ErrOrder},
+		{"below a .wh. file", []*tar.Header{hReg(".wh.a"), hReg(".wh.a/b")}, overlay.ErrOrder},
+		{"sparse still refused", []*tar.Header{hXattr(hRegN("a", 10), "GNU.sparse.map", "0,10")}, overlay.ErrBadEntry},
+		{"dotdot", []*tar.Header{root(), hReg("../x")}, overlay.ErrUnsafePath},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := overlay.Validator{Plain: true}
+			var err error
+			for i, h := range tc.hdrs {
+				if err = v.Entry(h); err != nil && (tc.want == nil || i != len(tc.hdrs)-1) {
+					t.Fatalf("entry %d %q: %v", i, h.Name, err)
+				}
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("last entry: got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// The same tree counted as a layer and as a plain tree.
+func TestStatsPlain(t *testing.T) {
+	hdrs := []*tar.Header{
+		hDir("./"), hReg(".wh..wh..opq"), hRegN(".wh.a", 3), hDev("c", tar.TypeChar, 0, 0), hDir("d/"), hReg("d/.wh..wh..opq"),
+	}
+	var layer, plain overlay.Stats
+	for _, h := range hdrs {
+		layer.Add(h)
+		plain.AddPlain(h)
+	}
+	if want := (overlay.Stats{Entries: 6, Files: 3, Dirs: 2, Devices: 1, Bytes: 3}); plain != want {
+		t.Errorf("AddPlain\n got %+v\nwant %+v", plain, want)
+	}
+	if layer.Whiteouts != 1 || layer.Opaques != 2 || layer.Files != 0 {
+		t.Errorf("Add: %+v", layer)
+	}
+	for _, h := range hdrs {
+		if k := overlay.ClassifyPlain(h); k == overlay.KindWhiteout || k == overlay.KindOpaque {
+			t.Errorf("ClassifyPlain(%q) = %v", h.Name, k)
+		}
+	}
+}
