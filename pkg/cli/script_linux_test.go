@@ -54,7 +54,8 @@ package cli_test
 // containerd whose state dir is LT_CTRD (scripts/containerd.sh), with the
 // test images in namespaces default and moby.
 //
-// Every script gets $C, a prefix unique to the script (like "lt1a2b3c4d-"),
+// Every script gets $TESTDATA, the repository's testdata directory, and
+// $C, a prefix unique to the script (like "lt1a2b3c4d-"),
 // for the names of its containers and images; they are removed when the
 // script ends, from both daemons.
 
@@ -284,6 +285,12 @@ func setupScript(env *testscript.Env) error {
 	}
 	prefix := "lt" + hex.EncodeToString(b[:]) + "-"
 	env.Setenv("C", prefix)
+	// Envelopes that earlier versions wrote, which every later one reads.
+	testdata, err := filepath.Abs("../../testdata")
+	if err != nil {
+		return err
+	}
+	env.Setenv("TESTDATA", testdata)
 	hosts := []string{os.Getenv("DOCKER_HOST")}
 	for _, k := range []string{"DOCKER_HOST_VFS", "PODMAN_HOST"} {
 		if h := os.Getenv(k); h != "" {
@@ -308,8 +315,9 @@ func setupScript(env *testscript.Env) error {
 	return nil
 }
 
-// removeByPrefix removes the containers and images (with their volumes)
-// whose names start with prefix from the daemon at host.
+// removeByPrefix removes the containers (with their anonymous volumes),
+// the named volumes and the images whose names start with prefix from the
+// daemon at host.
 func removeByPrefix(host, prefix string) error {
 	ctx := context.Background()
 	var errs []error
@@ -325,6 +333,21 @@ func removeByPrefix(host, prefix string) error {
 	}
 	if len(names) > 0 {
 		if _, err := docker(ctx, host, append([]string{"rm", "-f", "-v"}, names...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	out, err = docker(ctx, host, "volume", "ls", "-q")
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var volumes []string
+	for _, n := range strings.Fields(out) {
+		if strings.HasPrefix(n, prefix) {
+			volumes = append(volumes, n)
+		}
+	}
+	if len(volumes) > 0 {
+		if _, err := docker(ctx, host, append([]string{"volume", "rm", "-f"}, volumes...)...); err != nil {
 			errs = append(errs, err)
 		}
 	}

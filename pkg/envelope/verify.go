@@ -165,7 +165,11 @@ func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) error {
 			// (a sparse one would expand holes without end).
 			return fmt.Errorf("entry %d: %w", val.Count(), err)
 		}
-		st.Add(hdr)
+		if t.Plain() {
+			st.AddPlain(hdr)
+		} else {
+			st.Add(hdr)
+		}
 		c.note(t, hdr)
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			if errors.Is(err, ErrStructure) {
@@ -246,7 +250,7 @@ func (c *checker) report(w *walk) *Report {
 func (c *checker) note(t TreeRef, hdr *tar.Header) {
 	what := ""
 	switch {
-	case overlay.Classify(hdr) == overlay.KindDevice:
+	case kind(t, hdr) == overlay.KindDevice:
 		what = "device"
 	case hdr.Typeflag != tar.TypeDir && hdr.Mode&04000 != 0:
 		what = "setuid"
@@ -317,4 +321,12 @@ func (w *walk) layerSummary(rep *Report) string {
 		msg += fmt.Sprintf("; %d volumes, %d entries, likewise", len(rep.Volumes), n)
 	}
 	return msg
+}
+
+// kind classifies an entry of tree t: by type alone in a plain tree.
+func kind(t TreeRef, hdr *tar.Header) overlay.Kind {
+	if t.Plain() {
+		return overlay.ClassifyPlain(hdr)
+	}
+	return overlay.Classify(hdr)
 }

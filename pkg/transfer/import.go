@@ -286,7 +286,11 @@ func (im *importer) Tree(ctx context.Context, t envelope.TreeRef, r io.Reader) e
 		if st.opts.Applied != nil {
 			st.opts.Applied(hdr)
 		}
-		if overlay.Classify(hdr) == overlay.KindFile && hdr.Size > 0 {
+		kind := overlay.Classify(hdr)
+		if t.Plain() {
+			kind = overlay.ClassifyPlain(hdr)
+		}
+		if kind == overlay.KindFile && hdr.Size > 0 {
 			st.written <- hdr.Name
 		}
 	}
