@@ -24,6 +24,14 @@ type Handler interface {
 	Tree(ctx context.Context, t TreeRef, r io.Reader) error
 }
 
+// ContainerHandler is a Handler that also gets container.json, after
+// envelope.json and before any tree: an import that creates its target
+// container from the source's configuration does it there.
+type ContainerHandler interface {
+	Handler
+	Container(ctx context.Context, raw []byte) error
+}
+
 // TreeRef names a tree of an envelope: the layer (Index 0, Volume nil) or
 // a volume (Index i+1 for the i-th of Meta.Volumes).
 type TreeRef struct {

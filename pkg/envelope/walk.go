@@ -262,6 +262,11 @@ func (w *walk) member(ctx context.Context, m *Member, p planned) (stop bool) {
 		if err := checkJSON(data); err != nil {
 			return w.fault(CheckMetadata, fmt.Errorf("%w: %s: %w", ErrStructure, m.Name, err))
 		}
+		if ch, ok := w.h.(ContainerHandler); ok && m.Name == MemberContainer && w.faults[CheckMetadata] == nil {
+			if err := ch.Container(ctx, data); err != nil {
+				return w.fault(CheckPolicy, err)
+			}
+		}
 	case kindTar:
 		t := w.trees[p.tree]
 		t.size = m.Size

@@ -26,7 +26,12 @@ type ImportOptions struct {
 	// Gate sees envelope.json before anything is written, and refuses an
 	// envelope that does not fit the target by returning an error.
 	Gate func(context.Context, *envelope.Meta) error
-	// Volumes, called after Gate, finds the directory each of the
+	// Create, for an import given no target, makes the target container
+	// from envelope.json and container.json (read before any tree) and
+	// returns its layer's target. Whoever made it removes it if Import
+	// fails.
+	Create func(ctx context.Context, m *envelope.Meta, container []byte) (*overlay.Target, error)
+	// Volumes, called after Gate (and Create), finds the directory each of the
 	// envelope's volumes replaces: a target for each of meta.Volumes, in
 	// order, nil to leave that volume out (its tar is still read and
 	// verified). Without it, an envelope that carries volumes is refused.
@@ -67,11 +72,15 @@ type ImportedVolume struct {
 var ErrVolumes = errors.New("envelope carries volumes")
 
 // Import extracts the envelope read from r into staging dirs beside t's
-// layer and beside each volume's directory, verifies every one, and swaps
-// them in together: all old or all new, even across a kill (the next
-// OpenTarget of any of them finishes the swap). On any error the staging
-// dirs are removed and every directory is as it was.
+// layer (or, with t nil, the layer of the container opts.Create makes) and
+// beside each volume's directory, verifies every one, and swaps them in
+// together: all old or all new, even across a kill (the next OpenTarget of
+// any of them finishes the swap). On any error the staging dirs are
+// removed and every directory is as it was.
 func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOptions) (res Imported, err error) {
+	if t == nil && opts.Create == nil {
+		return res, errors.New("import: no target and no way to create one")
+	}
 	im := &importer{layer: t, o: opts}
 	defer func() {
 		if err == nil {
@@ -94,6 +103,7 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 	if err := im.verify(ctx, ex); err != nil {
 		return res, err
 	}
+	t = im.layer
 	layer := im.trees[0]
 	if err := t.CopyRootAttrs(layer.staging); err != nil {
 		return res, fmt.Errorf("set root of staged layer: %w", err)
@@ -144,6 +154,7 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 type importer struct {
 	layer *overlay.Target
 	o     ImportOptions
+	meta  *envelope.Meta
 	// trees are the layer's (0) and each volume's (1...) staging; nil for
 	// a volume left out.
 	trees []*stagedTree
@@ -160,13 +171,27 @@ type stagedTree struct {
 	root    *overlay.Root
 }
 
-// Meta refuses an envelope that does not fit the target, or the free
-// space, before anything is written; then it makes the staging dirs.
+// Meta refuses an envelope that does not fit the target before anything
+// is written.
 func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
+	im.meta = m
 	if im.o.Gate != nil {
-		if err := im.o.Gate(ctx, m); err != nil {
+		return im.o.Gate(ctx, m)
+	}
+	return nil
+}
+
+// Container, once container.json is read, makes the target container if
+// asked to, finds the volumes' directories, checks the free space and
+// makes the staging dirs: all before the first tree.
+func (im *importer) Container(ctx context.Context, raw []byte) error {
+	m := im.meta
+	if im.layer == nil {
+		t, err := im.o.Create(ctx, m, raw)
+		if err != nil {
 			return err
 		}
+		im.layer = t
 	}
 	targets := []*overlay.Target{im.layer}
 	if len(m.Volumes) > 0 {
