@@ -151,11 +151,34 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
 	}
 
+	var vols volumeTargets
+	defer vols.close()
+	opts := transfer.ImportOptions{
+		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr},
+		Gate: func(ctx context.Context, m *envelope.Meta) error {
+			return gateImport(ctx, eng, c, host, *f.skip, m)
+		},
+		Volumes: func(ctx context.Context, m *envelope.Meta) ([]*overlay.Target, error) {
+			return vols.open(ctx, prog, eng, c, m, f, s)
+		},
+		Keep: !f.noBackup,
+	}
+	res, err := runImport(ctx, t, opts, f, s)
+	if err != nil {
+		return err
+	}
+	printImported(prog, c.Name, res, s)
+	return nil
+}
+
+// runImport reads the envelope (stdin or -i, checked against --expect,
+// with a progress line on a terminal) into transfer.Import.
+func runImport(ctx context.Context, t *overlay.Target, opts transfer.ImportOptions, f importFlags, s Streams) (transfer.Imported, error) {
 	in := s.Stdin
 	if f.input != "" {
 		file, err := os.Open(f.input)
 		if err != nil {
-			return err
+			return transfer.Imported{}, err
 		}
 		defer file.Close()
 		in = file
@@ -163,41 +186,6 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	in = ctxReader(ctx, in)
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
-	}
-	var volTargets []*overlay.Target
-	defer func() {
-		for _, vt := range volTargets {
-			vt.Close()
-		}
-	}()
-	opts := transfer.ImportOptions{
-		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr},
-		Gate: func(ctx context.Context, m *envelope.Meta) error {
-			return gateImport(ctx, eng, c, host, *f.skip, m)
-		},
-		Volumes: func(ctx context.Context, m *envelope.Meta) ([]*overlay.Target, error) {
-			dirs, err := importDests(ctx, eng, c, m, f)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]*overlay.Target, len(dirs))
-			for i, d := range dirs {
-				if d == "" {
-					continue
-				}
-				vt, err := overlay.OpenTarget(d)
-				if err != nil {
-					return nil, fmt.Errorf("volume at %s: %w", m.Volumes[i].Destination, err)
-				}
-				volTargets = append(volTargets, vt)
-				for _, msg := range vt.Recovered {
-					fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
-				}
-				out[i] = vt
-			}
-			return out, nil
-		},
-		Keep: !f.noBackup,
 	}
 	var meter *progress
 	if !f.quiet && isTerminal(s.Stderr) {
@@ -208,22 +196,59 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	}
 	res, err := transfer.Import(ctx, t, in, opts)
 	meter.stop() // its last line goes before any message
-	if err != nil {
-		return err
-	}
+	return res, err
+}
+
+// printImported says what an import did: a line a volume, then the
+// layer's, last.
+func printImported(prog, name string, res transfer.Imported, s Streams) {
 	for _, v := range res.Volumes {
 		msg := "old data deleted (--no-backup)"
 		if v.Backup != "" {
 			msg = "old data kept at " + v.Backup
 		}
-		fmt.Fprintf(s.Stderr, "%s: %s: volume at %s: imported %s (%d entries); %s\n", prog, c.Name, v.Destination, v.Digest, v.Entries, msg)
+		fmt.Fprintf(s.Stderr, "%s: %s: volume at %s: imported %s (%d entries); %s\n", prog, name, v.Destination, v.Digest, v.Entries, msg)
 	}
 	msg := "old layer deleted (--no-backup)"
 	if res.Backup != "" {
 		msg = "old layer kept at " + res.Backup
 	}
-	fmt.Fprintf(s.Stderr, "%s: %s: imported %s (%d entries); %s\n", prog, c.Name, res.Digest, res.Entries, msg)
-	return nil
+	fmt.Fprintf(s.Stderr, "%s: %s: imported %s (%d entries); %s\n", prog, name, res.Digest, res.Entries, msg)
+}
+
+// volumeTargets are the volume directories an import opened.
+type volumeTargets []*overlay.Target
+
+// open finds and opens (locks, recovers) the directory of each of the
+// envelope's volumes in container c: a target for each, nil for one left
+// out.
+func (vs *volumeTargets) open(ctx context.Context, prog string, eng engine.Engine, c *engine.Container, m *envelope.Meta, f importFlags, s Streams) ([]*overlay.Target, error) {
+	dirs, err := importDests(ctx, eng, c, m, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*overlay.Target, len(dirs))
+	for i, d := range dirs {
+		if d == "" {
+			continue
+		}
+		vt, err := overlay.OpenTarget(d)
+		if err != nil {
+			return nil, fmt.Errorf("volume at %s: %w", m.Volumes[i].Destination, err)
+		}
+		*vs = append(*vs, vt)
+		for _, msg := range vt.Recovered {
+			fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
+		}
+		out[i] = vt
+	}
+	return out, nil
+}
+
+func (vs volumeTargets) close() {
+	for _, vt := range vs {
+		vt.Close()
+	}
 }
 
 // backups lists the backups of the container's layer and volumes, or
