@@ -234,7 +234,11 @@ func (im *importer) Container(ctx context.Context, raw []byte) error {
 			opts.MaxEntries = -1
 		}
 		im.trees = append(im.trees, &stagedTree{target: t, staging: staging, opts: opts, written: make(chan string, 64)})
-		if err := space.add(staging, declared[i]); err != nil {
+		what := "layer"
+		if i > 0 {
+			what = fmt.Sprintf("volume at %s", m.Volumes[i-1].Destination)
+		}
+		if err := space.add(what, staging, declared[i]); err != nil {
 			return err
 		}
 	}
@@ -251,9 +255,10 @@ type need struct {
 	bytes, entries int64
 }
 
-// add counts l against dir's file system and refuses what it cannot hold:
+// add counts l (the tree named what) against dir's file system and
+// refuses what it cannot hold, with all counted there before it:
 // the tars' sizes, a block for each entry, and an inode for each entry.
-func (s spaceNeeds) add(dir string, l envelope.Layer) error {
+func (s spaceNeeds) add(what, dir string, l envelope.Layer) error {
 	fs, err := statfs(dir)
 	if err != nil {
 		return err
@@ -269,14 +274,14 @@ func (s spaceNeeds) add(dir string, l envelope.Layer) error {
 	n.bytes += l.Size
 	n.entries += l.Entries
 	if n.entries > (math.MaxInt64-n.bytes)/fs.blockSize {
-		return fmt.Errorf("layer declares %d entries: %w", n.entries, ErrNoSpace)
+		return fmt.Errorf("%s declares %d entries: %w", what, n.entries, ErrNoSpace)
 	}
 	want := n.bytes + n.entries*fs.blockSize
 	if fs.freeBytes < want {
-		return fmt.Errorf("layer needs up to %d bytes, %s has %d free: %w", want, dir, fs.freeBytes, ErrNoSpace)
+		return fmt.Errorf("%s needs up to %d bytes, %s has %d free: %w", what, want, dir, fs.freeBytes, ErrNoSpace)
 	}
 	if fs.limitsInodes && uint64(n.entries) > fs.freeInodes {
-		return fmt.Errorf("layer has %d entries, %s has %d free inodes: %w", n.entries, dir, fs.freeInodes, ErrNoSpace)
+		return fmt.Errorf("%s has %d entries, %s has %d free inodes: %w", what, n.entries, dir, fs.freeInodes, ErrNoSpace)
 	}
 	return nil
 }
@@ -376,7 +381,7 @@ func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
 			return fmt.Errorf("%w: %w", ErrVerify, err)
 		}
 		size := ex.Meta.Layer.Size
-		what := envelope.MemberLayer
+		what := "layer"
 		if i > 0 {
 			size, what = ex.Meta.Volumes[i-1].Size, envelope.VolumeTar(i-1)
 		}
