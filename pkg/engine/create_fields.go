@@ -127,7 +127,7 @@ var createFields = map[string]field{
 	"Config.ArgsEscaped":  {policy: engineSets, reason: "the image's"},
 	"Config.MacAddress":   {policy: notCarried, reason: "addresses are the network's here"},
 
-	"HostConfig.RestartPolicy":     {policy: carry, defaults: []string{`{"Name":"no","MaximumRetryCount":0}`}},
+	"HostConfig.RestartPolicy":     {policy: carry, defaults: []string{`{"Name":"no","MaximumRetryCount":0}`, `{"Name":"","MaximumRetryCount":0}`}},
 	"HostConfig.PortBindings":      {policy: carry},
 	"HostConfig.PublishAllPorts":   {policy: carry},
 	"HostConfig.Memory":            {policy: carry},
