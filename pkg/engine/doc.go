@@ -61,6 +61,18 @@
 // nerdctl labels of every container of the namespace for containerd, as
 // nerdctl's `volume rm` does.
 //
+// # Creating a container from an envelope
+//
+// PlanCreate decides, without changing anything, how a Docker or Podman
+// container like the source of an envelope would be made here: the image
+// (by id, else by reference, else by an image with the same rootfs
+// diffIDs), the settings of its inspect document that are carried,
+// dropped or refused (createFields, one table), its mounts and networks,
+// whether the name and the named volumes are free. Create carries the
+// plan out through POST /volumes/create, /containers/create and
+// /networks/{id}/connect, and returns an undo that removes exactly what it
+// made. Containerd used directly returns ErrCreateUnsupported.
+//
 // What each file owns:
 //
 //   - engine.go: the Engine interface, Open, Container, Host and the
@@ -87,5 +99,10 @@
 //     platform (configForPlatform) or by the chain of layers a snapshot
 //     sits on (configOnChain); bounded, digest-checked blob reads; chain
 //     IDs.
+//   - create.go: CreateOptions, CreatePlan, PlanCreate's image and name
+//     checks, Create and its undo; containerd's refusal.
+//   - create_fields.go: the field policy (createFields) and the mapping
+//     of an inspect document's settings, mounts and networks onto a
+//     create request.
 //   - host_linux.go (stub in host_other.go): the kernel release.
 package engine

@@ -73,6 +73,14 @@ type Engine interface {
 	VolumeUsers(ctx context.Context, name, except string) ([]VolumeUser, error)
 	// Host describes the engine and the machine it runs on.
 	Host(ctx context.Context) (*Host, error)
+	// PlanCreate decides, without changing anything, how a container
+	// like the one whose inspect document raw is would be made here from
+	// the image with that id, reference and rootfs diffIDs (see
+	// CreatePlan and createFields).
+	PlanCreate(ctx context.Context, raw json.RawMessage, imageID, imageRef string, layers []string, opts CreateOptions) (*CreatePlan, error)
+	// Create makes the stopped container, and the named volumes it
+	// needs, as planned; undo removes what it made.
+	Create(ctx context.Context, p *CreatePlan) (id string, undo func(context.Context) error, err error)
 	Close() error
 }
 
