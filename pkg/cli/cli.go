@@ -88,6 +88,8 @@ const toolUsage = `usage: layer-tool COMMAND [flags] ARGS
 Commands:
   export CONTAINER FILE   write the container's layer envelope to FILE (- for stdout)
   import FILE CONTAINER   replace the container's layer with the envelope in FILE
+  restore FILE [NAME]     create the container from the envelope in FILE and
+                          import into it (import --create)
   check FILE              verify the envelope in FILE (- for stdin) and report
   version                 print the version
 
@@ -104,6 +106,8 @@ func toolMain(ctx context.Context, args []string, s Streams) int {
 		return run(ctx, exportCommand("layer-tool export", true), args[1:], s)
 	case "import":
 		return run(ctx, importCommand("layer-tool import"), args[1:], s)
+	case "restore":
+		return run(ctx, importCommand("layer-tool restore"), append([]string{"--create"}, args[1:]...), s)
 	case "check":
 		return run(ctx, checkCommand("layer-tool check", true), args[1:], s)
 	case "version", "--version", "-version":

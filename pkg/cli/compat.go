@@ -128,8 +128,17 @@ func compare(add func(string, envelope.Status, string, ...any), name, theirs, ou
 	add(name, envelope.Fail, "envelope is from %s, this host is %s (--skip-%s)", theirs, ours, name)
 }
 
-// importHere is the target container's side of the host checks.
+// importHere is the target container's side of the host checks (c nil:
+// a container that --create is yet to make).
 func importHere(eng engine.Engine, c *engine.Container, host *engine.Host) here {
+	if c == nil {
+		// A container yet to be made (--create): the daemon's storage;
+		// its image is checked when the container is planned.
+		return here{os: host.OS, arch: host.Arch, driver: host.DriverDescription(),
+			image: func(context.Context) (string, []string, error) {
+				return "", nil, errors.New("no target container")
+			}}
+	}
 	return here{
 		os: host.OS, arch: host.Arch, driver: c.Driver,
 		image: func(ctx context.Context) (string, []string, error) {

@@ -15,17 +15,25 @@ import (
 var importDoc = doc{
 	synopsis: `usage: layer-import [flags] CONTAINER < FILE
        layer-tool import [flags] FILE CONTAINER
+       layer-import --create [flags] [NAME] < FILE
+       layer-tool restore [flags] FILE [NAME]
 
 Replace a stopped container's read-write layer, and its volumes, with the
-ones in an envelope
-(stdin, -i FILE, or FILE; compression detected from its first bytes). The
-target must exist, be stopped, be an overlay upper dir (Docker's overlay2,
-Podman's overlay, a containerd overlayfs snapshot), and come from an image with
-the same rootfs layers as the source's. Nothing is changed unless the whole
-envelope verified; the old layer is kept as a backup beside it.
+ones in an envelope (stdin, -i FILE, or FILE; compression detected from its
+first bytes). The target must exist, be stopped, be an overlay upper dir
+(Docker's overlay2, Podman's overlay, a containerd overlayfs snapshot), and
+come from an image with the same rootfs layers as the source's. Nothing is
+changed unless the whole envelope verified; the old layer and volumes are
+kept as backups beside them.
+
+With --create, the target is made first, stopped, from the envelope: the
+source's image (found here by id, reference or layers), configuration and
+volumes; if anything fails after that, it is removed again.
 
 `,
 	examples: `  ssh old-host layer-export web | layer-import web
+  ssh old-host layer-export --pause web | layer-import --create web && docker start web
+  layer-tool restore web.layer.zst web2
   layer-import web < web.layer.zst
   layer-import --rollback web
   layer-tool import web.layer.gz target-container --no-backup
@@ -46,6 +54,11 @@ type importFlags struct {
 	volumes     *volumeFilter
 	binds       bool
 	shared      bool
+	// --create and its flags
+	create         bool
+	name           string
+	reuseVolumes   bool
+	dropHostConfig bool
 }
 
 func importCommand(name string) *command {
@@ -70,6 +83,10 @@ func importCommand(name string) *command {
 		volumes := fs.String("volumes", "all", "which of the envelope's volumes to restore: `all|none|NAME,...` (names or mount destinations)")
 		fs.BoolVar(&f.binds, "binds", false, "restore directory bind mounts too, into the target's own bind source at the same destination")
 		fs.BoolVar(&f.shared, "shared-volumes", false, "replace a volume that other containers use too (their data changes with it)")
+		fs.BoolVar(&f.create, "create", false, "create the container from the envelope (the source's image, configuration and volumes), stopped, then import into it; CONTAINER, if given, names it")
+		fs.StringVar(&f.name, "name", "", "with --create: the new container's `NAME` (default: the source's)")
+		fs.BoolVar(&f.reuseVolumes, "reuse-volumes", false, "with --create: use an existing named volume of the same name instead of refusing")
+		fs.BoolVar(&f.dropHostConfig, "drop-host-config", false, "with --create: drop settings that cannot hold on this host (devices, other containers' namespaces) instead of refusing, and list them")
 		pos, err := parse(cmd, args, s)
 		if err != nil {
 			return err
@@ -79,6 +96,25 @@ func importCommand(name string) *command {
 		}
 		ref := ""
 		switch {
+		case !f.create && (f.name != "" || f.reuseVolumes || f.dropHostConfig):
+			return usagef("%v", errCreateFlags)
+		case f.create && (f.rollback || f.listBackups):
+			return usagef("--create makes a new container: no backups to list or roll back")
+		case f.create && fileArg:
+			if len(pos) < 1 || len(pos) > 2 {
+				return usagef("want FILE [NAME], got %d arguments", len(pos))
+			}
+			f.input = pos[0]
+			if len(pos) == 2 {
+				ref = pos[1]
+			}
+		case f.create:
+			if len(pos) > 1 {
+				return usagef("want [NAME], got %d arguments", len(pos))
+			}
+			if len(pos) == 1 {
+				ref = pos[0]
+			}
 		case f.rollback || f.listBackups:
 			if len(pos) != 1 {
 				return usagef("want CONTAINER")
@@ -108,6 +144,15 @@ func importCommand(name string) *command {
 			if f.expect, err = envelope.ParseDigest(f.expect); err != nil {
 				return usagef("--expect: %v", err)
 			}
+		}
+		if f.create {
+			if f.name != "" && ref != "" && f.name != ref {
+				return usagef("give the new container's name either as NAME or as --name, not both")
+			}
+			if f.name == "" {
+				f.name = ref
+			}
+			return importCreate(ctx, name, f.name, f, s)
 		}
 		return importLayer(ctx, name, ref, f, s)
 	}
