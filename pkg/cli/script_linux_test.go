@@ -597,7 +597,7 @@ func cmdUpperdir(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	host := ts.Getenv("DOCKER_HOST")
 	out, err := docker(context.Background(), host, "container", "inspect", "--format",
-		"{{.Id}} {{if .GraphDriver}}{{.GraphDriver.Data.UpperDir}}{{end}}", args[0])
+		"{{.Id}} {{with .GraphDriver}}{{with .Data}}{{.UpperDir}}{{end}}{{end}}", args[0])
 	ts.Check(err)
 	id, dir, _ := strings.Cut(out, " ")
 	if dir == "" || dir == "<no value>" {
