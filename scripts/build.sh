@@ -61,7 +61,7 @@ lt_build_deps() {
 _lt_go_install() {
 	local -
 	set -u -o pipefail
-	local dir="$1" b missing=0 rc=0 start=$SECONDS
+	local dir="$1" b rc=0 start=$SECONDS
 	local -a bins=() envs=()
 	shift
 	while (($# > 0)) && [[ "$1" != -- ]]; do

@@ -128,7 +128,7 @@ lt_docker29_start() {
 }
 
 lt_docker29_stop() {
-	LT_STATE="$LT_DOCKER29" lt_daemon_stop "$@"
+	LT_STATE="$LT_DOCKER29" lt_daemon_stop
 }
 
 lt_docker29_base_image() {
@@ -157,7 +157,7 @@ lt_containerd2_start() {
 }
 
 lt_containerd2_stop() {
-	PATH="$(_lt_engines_path):$PATH" LT_CTRD="$LT_CTRD2" lt_containerd_stop "$@"
+	PATH="$(_lt_engines_path):$PATH" LT_CTRD="$LT_CTRD2" lt_containerd_stop
 }
 
 lt_containerd2_base_image() {
