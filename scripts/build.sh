@@ -85,6 +85,8 @@ _lt_go_install() {
 		exec 9>"$dir.lock" || exit 1
 		flock 9 || exit 1
 		_lt_have_all && exit 0 # another run built it while we waited
+		# Holding the lock, every DIR.tmp.* is a killed build's.
+		rm -rf "$dir".tmp.*
 		tmp="$(mktemp -d "$dir.tmp.XXXXXX")" || exit 1
 		trap 'rm -rf "$tmp"' EXIT
 		_lt_log "building $(basename "$dir") (go install $*)"
