@@ -75,9 +75,13 @@ lt_engines_build_start() {
 	mkdir -p "$LT_BUILD" || return 1
 	_lt_log "building (or finding in $LT_BUILD) runc, containerd 2$( ((dockerd)) && echo ' and dockerd 29') in the background (log: $LT_BUILD/build.log)"
 	# Own session: lt_engines_build_stop signals the whole group. The three
-	# builds share the Go caches; go handles concurrent use of them.
+	# builds share the Go caches; go handles concurrent use of them. The
+	# settings go along (the caller need not have exported them).
 	# shellcheck disable=SC2016 # expanded by the inner bash
-	setsid bash -c '
+	LT_BUILD="$LT_BUILD" LT_RUNC_VERSION="$LT_RUNC_VERSION" \
+		LT_CONTAINERD2_VERSION="$LT_CONTAINERD2_VERSION" \
+		LT_DOCKERD29_VERSION="$LT_DOCKERD29_VERSION" \
+		LT_DOCKERD29_REPORTS="$LT_DOCKERD29_REPORTS" setsid bash -c '
 		source "$1"
 		pids=()
 		lt_build_runc & pids+=($!)
