@@ -135,8 +135,11 @@ func TestScriptContainerd2(t *testing.T) {
 	requireDaemon(t)
 	addr, bin := os.Getenv("CONTAINERD2_ADDRESS"), os.Getenv("LT_CONTAINERD2_BIN")
 	if addr == "" || os.Getenv("LT_CTRD2") == "" || bin == "" {
-		// requireDaemon has failed the test already if it was required.
-		t.Skip("no CONTAINERD2_ADDRESS, LT_CTRD2 and LT_CONTAINERD2_BIN: scripts/test.sh starts a containerd 2")
+		msg := "no CONTAINERD2_ADDRESS, LT_CTRD2 and LT_CONTAINERD2_BIN: scripts/test.sh starts a containerd 2"
+		if os.Getenv("LAYER_TOOL_E2E") == "require" && os.Getenv("LT_CONTAINERD2_TESTS") != "0" {
+			t.Fatal("LAYER_TOOL_E2E=require, but " + msg)
+		}
+		t.Skip(msg)
 	}
 	p := scriptParams(map[string]string{
 		"CONTAINERD_ADDRESS": addr,
