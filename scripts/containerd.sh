@@ -11,8 +11,11 @@
 #   lt_ctr_start ID           run a stopped container's process again
 #                             (`ctr tasks start`, FIFOs in $LT_CTRD/fifo)
 #   lt_containerd_start       start (or reuse) `containerd --config
-#                             $LT_CTRD/config.toml`; exports
+#                             $LT_CTRD/config.toml`, the one on PATH (with
+#                             its shim and runc: put containerd 2's first
+#                             to run that); exports
 #                             CONTAINERD_ADDRESS=$LT_CTRD/containerd.sock
+#                             (or the variable LT_CTRD_VAR names)
 #   lt_containerd_stop [force]
 #                             stop it (if this shell started it, or with
 #                             "force"), its shims and their containers, and
@@ -31,6 +34,8 @@
 #               runc/ the runc root of lt_ctr_run's containers, fifo/ ctr's
 #               IO FIFOs
 #   LT_CTRD_NS  namespace lt_ctr uses (default moby, as dockerd's)
+#   LT_CTRD_VAR variable lt_containerd_start exports the socket in (default
+#               CONTAINERD_ADDRESS)
 #
 # Left outside $LT_CTRD (containerd 1.6 has no switch for them): the shims'
 # sockets in /run/containerd/s/ (removed when a shim exits normally), and
@@ -51,6 +56,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LT_CTRD="${LT_CTRD:-/tmp/layer-tool-containerd}"
 LT_CTRD_NS="${LT_CTRD_NS:-moby}"
+LT_CTRD_VAR="${LT_CTRD_VAR:-CONTAINERD_ADDRESS}"
 
 # _lt_ctrd_state: LT_CTRD as an absolute, symlink-free path (what
 # /proc/mounts and the shims' command lines show).
@@ -64,41 +70,83 @@ lt_containerd_install() {
 	lt_apt_install containerd runc
 }
 
-# _lt_ctrd_conf: write the private config file (once). Version 2 is what
-# containerd 1.5 to 1.7 read; 2.x migrates it.
+# _lt_ctrd_conf_version: the config file version the containerd on PATH
+# writes by default: 2 for containerd 1.x (its `config default` says
+# nothing), 3 for containerd 2.0 to 2.3, 4 from 2.4 on.
+_lt_ctrd_conf_version() {
+	local v
+	command -v containerd >/dev/null 2>&1 || return 1
+	v="$(containerd config default 2>/dev/null | awk -F' *= *' '$1 == "version" { print $2; exit }')"
+	[[ "$v" =~ ^[0-9]+$ ]] || v=2
+	echo "$v"
+}
+
+# _lt_ctrd_conf: write the private config file (once), in the format of
+# the containerd on PATH, so that it need not migrate it at each start (and
+# log that it did). containerd 1.5 to 1.7 read version 2; containerd 2
+# split CRI into io.containerd.cri.v1.* plugins and dropped aufs (version
+# 3), and 2.4 moved the sockets' addresses into the server plugins' sections
+# (version 4), whose default ttrpc socket would be the system's.
 _lt_ctrd_conf() {
-	local state
+	local state version
+	local -a disabled=()
 	state="$(_lt_ctrd_state)"
 	mkdir -p "$state/root" "$state/state" "$state/tmp" "$state/opt" "$state/runc" "$state/fifo" || return 1
-	[[ -f "$state/config.toml" ]] || cat >"$state/config.toml" <<EOF || return 1
-version = 2
-root = "$state/root"
-state = "$state/state"
-temp = "$state/tmp"
-# No CRI (it would want CNI and a sandbox image); no snapshotters this
-# machine cannot serve (their failed loads only fill the log).
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
+	[[ -f "$state/config.toml" ]] && return 0
+	version="$(_lt_ctrd_conf_version)" || {
+		_lt_log "no containerd on PATH (lt_containerd_install)"
+		return 1
+	}
+	# No CRI (it would want CNI and a sandbox image); no snapshotters this
+	# machine cannot serve (their failed loads only fill the log).
+	disabled=(io.containerd.grpc.v1.cri io.containerd.snapshotter.v1.btrfs
+		io.containerd.snapshotter.v1.devmapper io.containerd.snapshotter.v1.zfs)
+	if ((version >= 3)); then
+		disabled+=(io.containerd.cri.v1.images io.containerd.cri.v1.runtime
+			io.containerd.podsandbox.controller.v1.podsandbox
+			io.containerd.snapshotter.v1.blockfile io.containerd.snapshotter.v1.erofs)
+	else
+		disabled+=(io.containerd.snapshotter.v1.aufs)
+	fi
+	{
+		echo "version = $version"
+		echo "root = \"$state/root\""
+		echo "state = \"$state/state\""
+		echo "temp = \"$state/tmp\""
+		echo "disabled_plugins = ["
+		printf '  "%s",\n' "${disabled[@]}"
+		echo "]"
+		echo
+		echo "[debug]"
+		echo "  level = \"info\""
+		if ((version < 4)); then
+			cat <<EOF
+  address = ""
 
 [grpc]
   address = "$state/containerd.sock"
 
 [ttrpc]
   address = ""
-
-[debug]
-  address = ""
-  level = "info"
-
-[plugins]
+EOF
+		fi
+		echo
+		echo "[plugins]"
+		if ((version >= 4)); then
+			cat <<EOF
+  [plugins."io.containerd.server.v1.grpc"]
+    address = "$state/containerd.sock"
+  [plugins."io.containerd.server.v1.ttrpc"]
+    address = "$state/containerd.sock.ttrpc"
+  [plugins."io.containerd.server.v1.debug"]
+    address = ""
+EOF
+		fi
+		cat <<EOF
   [plugins."io.containerd.internal.v1.opt"]
     path = "$state/opt"
 EOF
+	} >"$state/config.toml.tmp" && mv "$state/config.toml.tmp" "$state/config.toml"
 }
 
 _lt_ctrd_ping() {
@@ -143,8 +191,13 @@ lt_containerd_start() {
 		lt_service_start containerd "$state/containerd.log" _lt_ctrd_ping 60 -- \
 			containerd --config "$state/config.toml" || return 1
 	fi
-	export CONTAINERD_ADDRESS="$state/containerd.sock"
-	_lt_log "containerd ready, CONTAINERD_ADDRESS=$CONTAINERD_ADDRESS"
+	if [[ ! "$LT_CTRD_VAR" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+		_lt_log "LT_CTRD_VAR=$LT_CTRD_VAR is not a variable name"
+		return 1
+	fi
+	printf -v "$LT_CTRD_VAR" '%s' "$state/containerd.sock"
+	export "${LT_CTRD_VAR?}"
+	_lt_log "containerd ready ($(containerd --version | cut -d' ' -f3)), $LT_CTRD_VAR=$state/containerd.sock"
 }
 
 # _lt_ctrd_cgroups PID: the cgroup directories of PID, one a line (v1: one

@@ -23,7 +23,11 @@
 # Environment:
 #   LT_STATE     state dir of the private daemon (default /tmp/layer-tool-docker)
 #   LT_DRIVER    storage driver of a daemon lt_daemon_start launches
-#                (default overlay2)
+#                (default overlay2; "default": no --storage-driver, the
+#                daemon's own choice, which for Docker 29 is the containerd
+#                image store)
+#   LT_DOCKERD_ARGS  more dockerd flags, split at spaces (e.g.
+#                "--ip6tables=false", which Docker 20.10 does not know)
 #   LT_HOST_VAR  variable lt_daemon_start exports the daemon's address in
 #                (default DOCKER_HOST)
 #   LT_BUSYBOX   static busybox copied into the images (default /bin/busybox)
@@ -453,16 +457,22 @@ lt_daemon_start() {
 	_lt_log "starting private dockerd ($driver) in $state (log: $state/dockerd.log)"
 	LT_DAEMON_STARTED=1 # set now, so a trap cleans up even if startup fails
 	_LT_STARTED[dockerd:$state]=1
-	lt_service_start dockerd "$state/dockerd.log" _lt_ping 60 -- dockerd \
-		--config-file "$state/daemon.json" \
-		--data-root "$state/data" \
-		--exec-root "$state/exec" \
-		--host "unix://$state/docker.sock" \
-		--pidfile "$state/docker.pid" \
-		--bridge=none \
-		--iptables=false \
-		--ip-masq=false \
-		--storage-driver "$driver" || return 1
+	local -a args=(
+		--config-file "$state/daemon.json"
+		--data-root "$state/data"
+		--exec-root "$state/exec"
+		--host "unix://$state/docker.sock"
+		--pidfile "$state/docker.pid"
+		--bridge=none
+		--iptables=false
+		--ip-masq=false
+	)
+	if [[ "$driver" != default ]]; then
+		args+=(--storage-driver "$driver")
+	fi
+	# shellcheck disable=SC2206 # LT_DOCKERD_ARGS is a list of words
+	args+=(${LT_DOCKERD_ARGS:-})
+	lt_service_start dockerd "$state/dockerd.log" _lt_ping 60 -- dockerd "${args[@]}" || return 1
 	LT_DAEMON_PID="$(_lt_pidfile_pid)"
 	_LT_PIDS[$state]="$LT_DAEMON_PID"
 	_lt_export_host || return 1

@@ -17,6 +17,26 @@
 # moby serves the containerd tests at CONTAINERD_ADDRESS; they also stand in
 # for Docker 29's containerd image store. LT_CONTAINERD_TESTS=0 leaves it
 # out.
+#
+# A real Docker 29 (scripts/engines.sh; state in LT_DOCKER29, default
+# ${LT_STATE}-docker29) with the containerd image store, which Docker 29
+# picks on a new install, serves the Docker 29 tests at DOCKER29_HOST; it
+# supervises a containerd 2 of its own. LT_DOCKER29_TESTS=0 leaves it out.
+#
+# A private containerd 2 (state in LT_CTRD2, default ${LT_STATE}-containerd2)
+# serves the containerd tests a second time, at CONTAINERD2_ADDRESS, as
+# containerd 1.6 (Debian's) serves them at CONTAINERD_ADDRESS.
+# LT_CONTAINERD2_TESTS=0 leaves it out.
+#
+# Docker 29, containerd 2 and the runc they need are not in Debian: they
+# are built from their Go modules (scripts/build.sh) once per machine, into
+# LT_BUILD (default /var/cache/layer-tool/build), a directory per version.
+# On a new machine that takes about 5 minutes on 2 cores, in the background
+# while the other daemons start; later runs find the binaries there.
+#
+# Without LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0, the Go tests
+# (LAYER_TOOL_E2E=require) fail when DOCKER29_HOST or CONTAINERD2_ADDRESS
+# is missing or does not answer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,28 +48,47 @@ source "$ROOT/scripts/podman.sh"
 LT_CTRD="${LT_CTRD:-${LT_STATE}-containerd}"
 # shellcheck source=scripts/containerd.sh
 source "$ROOT/scripts/containerd.sh"
+LT_DOCKER29="${LT_DOCKER29:-${LT_STATE}-docker29}"
+LT_CTRD2="${LT_CTRD2:-${LT_STATE}-containerd2}"
+# shellcheck source=scripts/engines.sh
+source "$ROOT/scripts/engines.sh"
 
 echo "layer-tool: go test -count=1 ./... $* against a private dockerd in $LT_STATE (LAYER_TOOL_E2E=require)" >&2
 
 LT_VFS="${LT_VFS:-1}"
 LT_PODMAN_TESTS="${LT_PODMAN_TESTS:-1}"
 LT_CONTAINERD_TESTS="${LT_CONTAINERD_TESTS:-1}"
+LT_DOCKER29_TESTS="${LT_DOCKER29_TESTS:-1}"
+LT_CONTAINERD2_TESTS="${LT_CONTAINERD2_TESTS:-1}"
+# The Go tests read these: without a 0, a missing daemon is a failure.
+export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS
 LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 _lt_test_cleanup() {
+	lt_engines_build_stop
+	lt_docker29_stop
+	lt_containerd2_stop
 	lt_containerd_stop
 	lt_podman_stop
 	lt_daemon_stop
 	LT_STATE="$LT_VFS_STATE" lt_daemon_stop
 }
 
-lt_install
-# Stop the daemons however we leave (it only stops ones this shell started).
-# INT/TERM are turned into exits so that the EXIT trap runs on Ctrl-C too.
+# Stop the daemons (and the builds) however we leave (it only stops ones
+# this shell started). INT/TERM are turned into exits so that the EXIT trap
+# runs on Ctrl-C too.
 trap _lt_test_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# The builds first: they take longest, and run while apt installs and the
+# other daemons start.
+if [[ "$LT_DOCKER29_TESTS" != 0 ]]; then
+	lt_engines_build_start dockerd
+elif [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
+	lt_engines_build_start
+fi
+lt_install
 lt_daemon_start
 lt_base_image
 
@@ -70,6 +109,18 @@ if [[ "$LT_CONTAINERD_TESTS" != 0 ]]; then
 	LT_CTRD_NS=default lt_containerd_base_image
 	LT_CTRD_NS=moby lt_containerd_base_image
 	export LT_CTRD
+fi
+
+if [[ "$LT_DOCKER29_TESTS" != 0 || "$LT_CONTAINERD2_TESTS" != 0 ]]; then
+	lt_engines_build_wait
+fi
+if [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
+	lt_containerd2_start
+	lt_containerd2_base_image
+fi
+if [[ "$LT_DOCKER29_TESTS" != 0 ]]; then
+	lt_docker29_start
+	lt_docker29_base_image
 fi
 
 # With "require", the Go end-to-end tests fail instead of skipping when they

@@ -19,7 +19,7 @@ const docker29Dir = "../../testdata/docker29"
 
 // cmdFakedocker29 serves the Engine API as Docker 29 on the containerd
 // image store answers it, from the recorded documents, on a socket in
-// $WORK, and sets DOCKER29_HOST to its address:
+// $WORK, and sets FAKE29_HOST to its address:
 //
 //	fakedocker29 [-api-1.51|-api-1.45] CONTAINERD-ADDRESS DIFFIDS CONTAINER...
 //
@@ -164,5 +164,5 @@ func cmdFakedocker29(ts *testscript.TestScript, neg bool, args []string) {
 	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	ts.Defer(func() { srv.Close() })
-	ts.Setenv("DOCKER29_HOST", "unix://"+sock)
+	ts.Setenv("FAKE29_HOST", "unix://"+sock)
 }

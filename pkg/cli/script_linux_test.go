@@ -21,6 +21,7 @@ package cli_test
 //	                                the uncompressed tar TAR (and SIZEVAR to
 //	                                its size)
 //	upperdir CONTAINER VAR          set VAR to the container's overlay2 upper dir
+//	                                (its snapshot's, on the containerd store)
 //	mksock PATH                     leave a unix socket file at PATH
 //	jsonmatch FILE PATH REGEXP      the JSON value at PATH in FILE (or stdout)
 //	                                matches REGEXP
@@ -52,7 +53,16 @@ package cli_test
 // Podman's Docker-compatible API; [root] when the tests run as root;
 // [containerd] when CONTAINERD_ADDRESS is the socket of a private
 // containerd whose state dir is LT_CTRD (scripts/containerd.sh), with the
-// test images in namespaces default and moby.
+// test images in namespaces default and moby; [docker29] when
+// DOCKER29_HOST names a real Docker 29 with the containerd image store
+// (scripts/engines.sh), which has the test images too.
+//
+// TestScript runs every script with containerd 1.6 (Debian's) at
+// CONTAINERD_ADDRESS; TestScriptContainerd2 runs the scripts that use
+// containerd again with a containerd 2 (CONTAINERD2_ADDRESS, state dir
+// LT_CTRD2, its ctr first on PATH from LT_CONTAINERD2_BIN) in their place.
+// With LAYER_TOOL_E2E=require, Docker 29 and containerd 2 are required
+// unless LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0.
 //
 // Every script gets $TESTDATA, the repository's testdata directory, and
 // $C, a prefix unique to the script (like "lt1a2b3c4d-"),
@@ -112,12 +122,59 @@ func TestMain(m *testing.M) {
 
 func TestScript(t *testing.T) {
 	requireDaemon(t)
-	testscript.Run(t, testscript.Params{
-		Dir:                 "../../testdata/script",
+	p := scriptParams(nil)
+	p.Dir = "../../testdata/script"
+	testscript.Run(t, p)
+}
+
+// containerdScripts are the scripts that talk to containerd, run against
+// each version of it.
+var containerdScripts = []string{"engine_containerd.txtar", "engine_docker29.txtar"}
+
+// TestScriptContainerd2 runs containerdScripts against containerd 2.
+func TestScriptContainerd2(t *testing.T) {
+	requireDaemon(t)
+	addr, bin := os.Getenv("CONTAINERD2_ADDRESS"), os.Getenv("LT_CONTAINERD2_BIN")
+	if addr == "" || os.Getenv("LT_CTRD2") == "" || bin == "" {
+		msg := "no CONTAINERD2_ADDRESS, LT_CTRD2 and LT_CONTAINERD2_BIN: scripts/test.sh starts a containerd 2"
+		if os.Getenv("LAYER_TOOL_E2E") == "require" && os.Getenv("LT_CONTAINERD2_TESTS") != "0" {
+			t.Fatal("LAYER_TOOL_E2E=require, but " + msg)
+		}
+		t.Skip(msg)
+	}
+	p := scriptParams(map[string]string{
+		"CONTAINERD_ADDRESS": addr,
+		"LT_CTRD":            os.Getenv("LT_CTRD2"),
+		"PATH":               bin + string(os.PathListSeparator),
+	})
+	for _, f := range containerdScripts {
+		p.Files = append(p.Files, filepath.Join("../../testdata/script", f))
+	}
+	testscript.Run(t, p)
+}
+
+// scriptParams are the Params of a run in which the variables of over
+// stand for those of the environment; over["PATH"] goes in front of PATH.
+func scriptParams(over map[string]string) testscript.Params {
+	env := func(k string) string {
+		if v, ok := over[k]; ok && k != "PATH" {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	return testscript.Params{
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
-		Setup:               setupScript,
-		Condition:           condition,
+		Setup: func(e *testscript.Env) error {
+			if err := setupScript(e, env); err != nil {
+				return err
+			}
+			if p := over["PATH"]; p != "" {
+				e.Setenv("PATH", p+e.Getenv("PATH"))
+			}
+			return nil
+		},
+		Condition: func(cond string) (bool, error) { return condition(cond, env) },
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"flipbyte":     cmdFlipbyte,
 			"truncatefile": cmdTruncatefile,
@@ -135,7 +192,7 @@ func TestScript(t *testing.T) {
 			"ctr":          cmdCtr,
 			"fakedocker29": cmdFakedocker29,
 		},
-	})
+	}
 }
 
 // requireDaemon skips the test (or, with LAYER_TOOL_E2E=require, fails it)
@@ -151,13 +208,27 @@ func requireDaemon(t *testing.T) {
 		return
 	}
 	if mode == "require" {
-		t.Fatalf("LAYER_TOOL_E2E=require, but %s (scripts/test.sh starts a private daemon and builds the images)", problem)
+		t.Fatalf("LAYER_TOOL_E2E=require, but %s (scripts/test.sh starts the private daemons and builds the images)", problem)
 	}
 	t.Skipf("no Docker daemon: %s; run scripts/test.sh", problem)
 }
 
+// optionalDaemons are the daemons scripts/test.sh builds from source, by
+// the variable that names each and the one that leaves it out.
+var optionalDaemons = []struct{ addr, optOut string }{
+	{"DOCKER29_HOST", "LT_DOCKER29_TESTS"},
+	{"CONTAINERD2_ADDRESS", "LT_CONTAINERD2_TESTS"},
+}
+
 // daemonProblem says why the end-to-end tests cannot run, or "".
 func daemonProblem() string {
+	if os.Getenv("LAYER_TOOL_E2E") == "require" {
+		for _, d := range optionalDaemons {
+			if os.Getenv(d.addr) == "" && os.Getenv(d.optOut) != "0" {
+				return fmt.Sprintf("%s is not set (or set %s=0)", d.addr, d.optOut)
+			}
+		}
+	}
 	if _, err := exec.LookPath("docker"); err != nil {
 		return "the docker CLI is not on PATH"
 	}
@@ -169,7 +240,7 @@ func daemonProblem() string {
 		return fmt.Sprintf("DOCKER_HOST=%s does not answer: %v", host, err)
 	}
 	hosts := []string{host}
-	for _, k := range []string{"DOCKER_HOST_VFS", "PODMAN_HOST"} {
+	for _, k := range otherHosts {
 		if h := os.Getenv(k); h != "" {
 			if err := ping(h); err != nil {
 				return fmt.Sprintf("%s=%s does not answer: %v", k, h, err)
@@ -177,16 +248,10 @@ func daemonProblem() string {
 			hosts = append(hosts, h)
 		}
 	}
-	if addr := os.Getenv("CONTAINERD_ADDRESS"); addr != "" {
-		for _, ns := range ctrNamespaces {
-			out, err := runCtr(addr, ns, "images", "ls", "-q")
-			if err != nil {
-				return fmt.Sprintf("CONTAINERD_ADDRESS=%s does not answer: %v", addr, err)
-			}
-			for _, img := range requiredImages {
-				if !slices.Contains(strings.Fields(out), "docker.io/library/"+img) {
-					return fmt.Sprintf("image %s is missing in containerd namespace %s", img, ns)
-				}
+	for _, k := range []string{"CONTAINERD_ADDRESS", "CONTAINERD2_ADDRESS"} {
+		if addr := os.Getenv(k); addr != "" {
+			if p := containerdProblem(addr); p != "" {
+				return k + "=" + addr + ": " + p
 			}
 		}
 	}
@@ -194,6 +259,26 @@ func daemonProblem() string {
 		for _, img := range requiredImages {
 			if _, err := docker(context.Background(), h, "image", "inspect", "--format", "{{.Id}}", img); err != nil {
 				return fmt.Sprintf("image %s is missing: %v", img, err)
+			}
+		}
+	}
+	return ""
+}
+
+// otherHosts name the Engine API daemons besides DOCKER_HOST.
+var otherHosts = []string{"DOCKER_HOST_VFS", "PODMAN_HOST", "DOCKER29_HOST"}
+
+// containerdProblem says why the containerd at addr cannot serve the
+// scripts, or "".
+func containerdProblem(addr string) string {
+	for _, ns := range ctrNamespaces {
+		out, err := runCtr(addr, ns, "images", "ls", "-q")
+		if err != nil {
+			return fmt.Sprintf("does not answer: %v", err)
+		}
+		for _, img := range requiredImages {
+			if !slices.Contains(strings.Fields(out), "docker.io/library/"+img) {
+				return fmt.Sprintf("image %s is missing in namespace %s", img, ns)
 			}
 		}
 	}
@@ -266,12 +351,14 @@ func docker(ctx context.Context, host string, args ...string) (string, error) {
 // (testscript starts from an almost empty one).
 var passEnv = []string{
 	"DOCKER_HOST", "DOCKER_HOST_VFS", "PODMAN_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
-	"DOCKER_API_VERSION", "HOME", "CONTAINERD_ADDRESS", "LT_CTRD",
+	"DOCKER_API_VERSION", "HOME", "CONTAINERD_ADDRESS", "LT_CTRD", "DOCKER29_HOST",
 }
 
-func setupScript(env *testscript.Env) error {
+// setupScript prepares a script's environment from the variables that
+// getenv gives.
+func setupScript(env *testscript.Env, getenv func(string) string) error {
 	for _, k := range passEnv {
-		if v, ok := os.LookupEnv(k); ok {
+		if v := getenv(k); v != "" {
 			env.Setenv(k, v)
 		}
 	}
@@ -291,9 +378,9 @@ func setupScript(env *testscript.Env) error {
 		return err
 	}
 	env.Setenv("TESTDATA", testdata)
-	hosts := []string{os.Getenv("DOCKER_HOST")}
-	for _, k := range []string{"DOCKER_HOST_VFS", "PODMAN_HOST"} {
-		if h := os.Getenv(k); h != "" {
+	hosts := []string{getenv("DOCKER_HOST")}
+	for _, k := range otherHosts {
+		if h := getenv(k); h != "" {
 			hosts = append(hosts, h)
 		}
 	}
@@ -304,7 +391,7 @@ func setupScript(env *testscript.Env) error {
 				t.Log(err)
 			}
 		}
-		if addr := os.Getenv("CONTAINERD_ADDRESS"); addr != "" {
+		if addr := getenv("CONTAINERD_ADDRESS"); addr != "" {
 			for _, ns := range ctrNamespaces {
 				if err := ctrRemoveByPrefix(addr, ns, prefix); err != nil {
 					t.Log(err)
@@ -369,16 +456,18 @@ func removeByPrefix(host, prefix string) error {
 	return errors.Join(errs...)
 }
 
-func condition(cond string) (bool, error) {
+func condition(cond string, getenv func(string) string) (bool, error) {
 	switch cond {
 	case "vfs":
-		return os.Getenv("DOCKER_HOST_VFS") != "", nil
+		return getenv("DOCKER_HOST_VFS") != "", nil
 	case "podman":
-		return os.Getenv("PODMAN_HOST") != "", nil
+		return getenv("PODMAN_HOST") != "", nil
 	case "root":
 		return os.Geteuid() == 0, nil
 	case "containerd":
-		return os.Getenv("CONTAINERD_ADDRESS") != "" && os.Getenv("LT_CTRD") != "", nil
+		return getenv("CONTAINERD_ADDRESS") != "" && getenv("LT_CTRD") != "", nil
+	case "docker29":
+		return getenv("DOCKER29_HOST") != "", nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
@@ -532,13 +621,35 @@ func cmdUpperdir(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: upperdir CONTAINER VAR")
 	}
-	dir, err := docker(context.Background(), ts.Getenv("DOCKER_HOST"),
-		"container", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", args[0])
+	host := ts.Getenv("DOCKER_HOST")
+	out, err := docker(context.Background(), host, "container", "inspect", "--format",
+		"{{.Id}} {{with .GraphDriver}}{{with .Data}}{{.UpperDir}}{{end}}{{end}}", args[0])
 	ts.Check(err)
+	id, dir, _ := strings.Cut(out, " ")
 	if dir == "" || dir == "<no value>" {
-		ts.Fatalf("upperdir: container %s has no overlay2 UpperDir", args[0])
+		dir = snapshotUpperdir(ts, host, id)
 	}
 	ts.Setenv(args[1], dir)
+}
+
+// snapshotUpperdir is the upper dir of the container id of a Docker with
+// the containerd image store: that of the snapshot whose key is the id, as
+// the containerd that /info names mounts it.
+func snapshotUpperdir(ts *testscript.TestScript, host, id string) string {
+	out, err := docker(context.Background(), host, "info", "--format",
+		"{{.Driver}} {{.Containerd.Address}} {{.Containerd.Namespaces.Containers}}")
+	ts.Check(err)
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] != "overlayfs" {
+		ts.Fatalf("upperdir: container %s has no overlay2 UpperDir, and the daemon no overlayfs snapshotter (%q)", id, out)
+	}
+	mounts, err := runCtr(f[1], f[2], "snapshots", "--snapshotter", f[0], "mounts", "/", id)
+	ts.Check(err)
+	m := regexp.MustCompile(`upperdir=([^,\s]+)`).FindStringSubmatch(mounts)
+	if m == nil {
+		ts.Fatalf("upperdir: snapshot %s has no upperdir: %s", id, mounts)
+	}
+	return m[1]
 }
 
 // cmdMksock: mksock PATH. The socket is closed but its file stays.
