@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +45,7 @@ func checkCommand(name string, fileArg bool) *command {
 		})
 		eopts := addEngineFlags(fs)
 		offline := fs.Bool("offline", false, "skip all four host checks (no daemon needed)")
+		create := fs.Bool("create", false, "also check that layer-import --create could make the container here (image, name, volumes, networks, settings); adds a \"create\" check")
 		expect := fs.String("expect", "", "the input as stored must have this `sha256:HEX` (as layer-export printed it); adds an \"expect\" check")
 		pos, err := parse(cmd, args, s)
 		if err != nil {
@@ -97,6 +99,9 @@ func checkCommand(name string, fileArg bool) *command {
 			return ctx.Err()
 		}
 		checkHost(ctx, rep, *skip, *eopts)
+		if *create {
+			checkCreate(ctx, rep, *eopts)
+		}
 		if err := printReport(s.Stdout, rep, format); err != nil {
 			return err
 		}
@@ -193,4 +198,48 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// checkCreate adds the "create" check: what layer-import --create would
+// do here, planned without making anything. A plan that cannot be carried
+// out fails; one that drops settings or misses networks warns.
+func checkCreate(ctx context.Context, rep *envelope.Report, eopts engine.Options) {
+	const name = "create"
+	m := rep.Meta
+	if m == nil || rep.Inspect == nil {
+		rep.Add(name, envelope.Skip, "no readable %s and %s to plan from", envelope.MemberEnvelope, envelope.MemberContainer)
+		return
+	}
+	eng, err := engine.Open(ctx, eopts)
+	if err != nil {
+		rep.Add(name, envelope.Fail, "%v", err)
+		return
+	}
+	defer eng.Close()
+	cname := strings.TrimPrefix(m.Container.Name, "/")
+	plan, err := eng.PlanCreate(ctx, rep.Inspect, m.Container.ImageID, m.Container.Image, m.Container.ImageLayers, engine.CreateOptions{Name: cname})
+	switch {
+	case errors.Is(err, engine.ErrCreateUnsupported):
+		rep.Add(name, envelope.Skip, "%v", err)
+		return
+	case err != nil:
+		rep.Add(name, envelope.Fail, "%s", oneLine(err.Error()))
+		return
+	}
+	msg := fmt.Sprintf("layer-import --create would make %s from image %s, carrying %d settings", cname, short(plan.Image), len(plan.Carried))
+	if len(plan.Networks) > 0 {
+		msg += ", joining " + strings.Join(plan.Networks, ", ")
+	}
+	var notes []string
+	if len(plan.Dropped) > 0 {
+		notes = append(notes, "not carried: "+strings.Join(plan.Dropped, "; "))
+	}
+	if len(plan.Missing) > 0 {
+		notes = append(notes, "networks not here (default network instead): "+strings.Join(plan.Missing, ", "))
+	}
+	if len(notes) > 0 {
+		rep.Add(name, envelope.Warn, "%s; %s", msg, strings.Join(notes, "; "))
+		return
+	}
+	rep.Add(name, envelope.Pass, "%s", msg)
 }

@@ -60,6 +60,8 @@ type Report struct {
 	Checks  []Check   `json:"checks"`
 	// Meta is envelope.json as read, if it could be decoded.
 	Meta *Meta `json:"-"`
+	// Inspect is container.json as read, if it is well-formed JSON.
+	Inspect []byte `json:"-"`
 }
 
 // Add records a check and keeps Valid up to date.
@@ -132,12 +134,20 @@ type checker struct {
 	// notable lists setuid/setgid files and device nodes: legal in a
 	// layer, but what an operator wants to know about before importing.
 	notable []string
+	inspect []byte
 }
 
 // maxNotable bounds how many notable paths a report lists by name.
 const maxNotable = 32
 
 func (*checker) Meta(context.Context, *Meta) error { return nil }
+
+// Container keeps container.json for the report (layer-check --create
+// plans a container from it).
+func (c *checker) Container(_ context.Context, raw []byte) error {
+	c.inspect = raw
+	return nil
+}
 
 func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) error {
 	for len(c.stats) <= t.Index {
@@ -188,7 +198,7 @@ func message(err error) string {
 
 // report turns what the walk found into the report's checks.
 func (c *checker) report(w *walk) *Report {
-	rep := &Report{Valid: true, Compression: w.compression, Meta: w.meta}
+	rep := &Report{Valid: true, Compression: w.compression, Meta: w.meta, Inspect: c.inspect}
 	if m := w.meta; m != nil {
 		rep.Format, rep.Container, rep.Host = m.Format, &m.Container, &m.Host
 	}
