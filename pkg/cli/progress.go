@@ -206,16 +206,16 @@ func (s meterState) line(width int) string {
 		left := time.Duration(float64(s.total-s.done) / rate * float64(time.Second))
 		fields = append(fields, clock(left)+" left")
 	}
-	for n := len(fields); n > 0; n-- {
-		l := strings.Join(fields[:n], "  ")
-		if len(l) < width || n == 1 {
-			if len(l) >= width {
-				l = l[:width-1]
-			}
-			return l
-		}
+	// The phase and the bytes stay, cut if they must.
+	n := len(fields)
+	for n > 2 && len(strings.Join(fields[:n], "  ")) >= width {
+		n--
 	}
-	return ""
+	l := strings.Join(fields[:n], "  ")
+	if len(l) >= width {
+		l = l[:width-1]
+	}
+	return l
 }
 
 // percent is done of total in whole percent, rounded down, so that 100%
