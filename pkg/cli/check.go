@@ -101,6 +101,9 @@ func checkCommand(name string, fileArg bool) *command {
 				rep.Add(checkExpect, envelope.Fail, "input is %s, --expect %s", got, want)
 			}
 		}
+		if meter != nil {
+			meter.Phase("done")
+		}
 		meter.stop() // its last line goes before the host checks' wait
 		if ctx.Err() != nil {
 			return ctx.Err()

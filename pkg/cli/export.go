@@ -222,6 +222,9 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	} else {
 		err = writeFileAtomic(job.out, write)
 	}
+	if err == nil && meter != nil {
+		meter.Phase("done")
+	}
 	meter.stop() // its last line goes before any message
 	if err != nil {
 		return err

@@ -244,6 +244,9 @@ func runImport(ctx context.Context, t *overlay.Target, opts transfer.ImportOptio
 		opts.Progress = f.meter
 	}
 	res, err := transfer.Import(ctx, t, in, opts)
+	if err == nil && f.meter != nil {
+		f.meter.Phase("done")
+	}
 	f.meter.stop() // its last line goes before any message
 	return res, err
 }
