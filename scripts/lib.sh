@@ -108,6 +108,11 @@ lt_install() {
 	if ! command -v zstd >/dev/null 2>&1; then
 		pkgs+=(zstd)
 	fi
+	# The progress line is drawn only on a terminal: the tests read it
+	# from a tmux screen.
+	if ! command -v tmux >/dev/null 2>&1; then
+		pkgs+=(tmux)
+	fi
 	lt_apt_install "${pkgs[@]}"
 }
 

@@ -46,6 +46,7 @@ func checkCommand(name string, fileArg bool) *command {
 		eopts := addEngineFlags(fs)
 		offline := fs.Bool("offline", false, "skip all four host checks (no daemon needed)")
 		create := fs.Bool("create", false, "also check that layer-import --create could make the container here (image, name, volumes, networks, settings); adds a \"create\" check")
+		quiet := fs.Bool("q", false, "no progress line")
 		expect := fs.String("expect", "", "the input as stored must have this `sha256:HEX` (as layer-export printed it); adds an \"expect\" check")
 		pos, err := parse(cmd, args, s)
 		if err != nil {
@@ -79,7 +80,14 @@ func checkCommand(name string, fileArg bool) *command {
 		if *offline {
 			*skip = skipAll
 		}
-		rep, err := envelope.Verify(ctx, raw)
+		meter := startMeter(*quiet, s.Stderr)
+		defer meter.stop()
+		var prog envelope.Progress
+		if meter != nil {
+			meter.Phase("verifying")
+			prog = meter
+		}
+		rep, err := envelope.VerifyProgress(ctx, raw, prog)
 		if err != nil {
 			return err
 		}
@@ -95,6 +103,10 @@ func checkCommand(name string, fileArg bool) *command {
 				rep.Add(checkExpect, envelope.Fail, "input is %s, --expect %s", got, want)
 			}
 		}
+		if meter != nil {
+			meter.Phase("done")
+		}
+		meter.stop() // its last line goes before the host checks' wait
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

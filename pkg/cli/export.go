@@ -84,6 +84,7 @@ func exportCommand(name string, fileArg bool) *command {
 		pause := fs.Bool("pause", false, "freeze a running container (docker pause) while its layer and volumes are read, and unpause it however export ends; a container paused already stays paused")
 		volumes := fs.String("volumes", "all", "which volumes to carry: `all|none|NAME,...` (names or mount destinations)")
 		binds := fs.Bool("binds", false, "carry directory bind mounts too")
+		quiet := fs.Bool("q", false, "no progress line")
 		eopts := addEngineFlags(fs)
 		pos, err := parse(cmd, args, s)
 		if err != nil {
@@ -109,7 +110,7 @@ func exportCommand(name string, fileArg bool) *command {
 		if err != nil {
 			return usagef("--volumes %v", err)
 		}
-		return export(ctx, exportJob{prog: name, ref: pos[0], engine: *eopts, out: *out, digestFile: *digestFile, pause: *pause, volumes: vf, binds: *binds,
+		return export(ctx, exportJob{prog: name, ref: pos[0], engine: *eopts, out: *out, digestFile: *digestFile, pause: *pause, volumes: vf, binds: *binds, quiet: *quiet,
 			opts: envelope.WriteOptions{Compression: comp.c, Level: *level}}, s)
 	}
 	return cmd
@@ -125,6 +126,7 @@ type exportJob struct {
 	pause      bool
 	volumes    *volumeFilter
 	binds      bool
+	quiet      bool // no progress line
 	opts       envelope.WriteOptions
 }
 
@@ -133,6 +135,11 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	if job.out == "" && isTerminal(s.Stdout) {
 		return usagef("refusing to write an envelope to a terminal; redirect stdout or use -o FILE")
 	}
+	// Started first, so that every message (warnings, the pause) goes
+	// past the line; it draws once the export names its first phase.
+	meter := startMeter(job.quiet, s.Stderr)
+	defer meter.stop()
+	s.Stderr = meter.stderr(s.Stderr)
 	created, err := createdTime()
 	if err != nil {
 		return err
@@ -199,8 +206,15 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 		src.Volumes = append(src.Volumes, transfer.VolumeTree{Meta: v.meta, Dir: v.dir})
 	}
 	var digest string
+	opts := transfer.ExportOptions{WriteOptions: job.opts}
+	if meter != nil {
+		opts.Progress = meter
+	}
 	write := func(w io.Writer) (err error) {
-		digest, err = transfer.Export(ctx, w, src, job.opts)
+		digest, err = transfer.Export(ctx, w, src, opts)
+		if err == nil && meter != nil && job.out != "" {
+			meter.Phase("syncing") // writeFileAtomic's fsync
+		}
 		return err
 	}
 	if job.out == "" {
@@ -208,6 +222,10 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	} else {
 		err = writeFileAtomic(job.out, write)
 	}
+	if err == nil && meter != nil {
+		meter.Phase("done")
+	}
+	meter.stop() // its last line goes before any message
 	if err != nil {
 		return err
 	}

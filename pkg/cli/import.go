@@ -54,6 +54,8 @@ type importFlags struct {
 	volumes     *volumeFilter
 	binds       bool
 	shared      bool
+	// meter is the progress line; nil with -q or without a terminal.
+	meter *meter
 	// --create and its flags
 	create         bool
 	name           string
@@ -145,6 +147,12 @@ func importCommand(name string) *command {
 				return usagef("--expect: %v", err)
 			}
 		}
+		// Started before the engine is asked anything, so that every
+		// message goes past the line; it draws once the envelope's
+		// totals are read.
+		f.meter = startMeter(f.quiet, s.Stderr)
+		defer f.meter.stop()
+		s.Stderr = f.meter.stderr(s.Stderr)
 		if f.create {
 			if f.name != "" && ref != "" && f.name != ref {
 				return usagef("give the new container's name either as NAME or as --name, not both")
@@ -216,8 +224,8 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	return nil
 }
 
-// runImport reads the envelope (stdin or -i, checked against --expect,
-// with a progress line on a terminal) into transfer.Import.
+// runImport reads the envelope (stdin or -i, checked against --expect)
+// into transfer.Import, telling the progress line, if any.
 func runImport(ctx context.Context, t *overlay.Target, opts transfer.ImportOptions, f importFlags, s Streams) (transfer.Imported, error) {
 	in := s.Stdin
 	if f.input != "" {
@@ -232,15 +240,14 @@ func runImport(ctx context.Context, t *overlay.Target, opts transfer.ImportOptio
 	if f.expect != "" {
 		in = envelope.Expect(in, f.expect)
 	}
-	var meter *progress
-	if !f.quiet && isTerminal(s.Stderr) {
-		meter = newProgress(s.Stderr)
-		defer meter.stop()
-		in = meter.reader(in)
-		opts.OnEntry = func() { meter.entries.Add(1) }
+	if f.meter != nil {
+		opts.Progress = f.meter
 	}
 	res, err := transfer.Import(ctx, t, in, opts)
-	meter.stop() // its last line goes before any message
+	if err == nil && f.meter != nil {
+		f.meter.Phase("done")
+	}
+	f.meter.stop() // its last line goes before any message
 	return res, err
 }
 

@@ -41,6 +41,11 @@ package cli_test
 //	                                (docker29_linux_test.go)
 //	matchvar VAR FILE REGEXP        set VAR to REGEXP's first submatch (or
 //	                                whole match) in FILE (or stdout, stderr)
+//	interm CMD                      run sh -c CMD in a 120x10 tmux terminal;
+//	                                stdout is the last screen, stderr the
+//	                                screens before it (terminal_linux_test.go)
+//
+// and the program "throttle BYTES_PER_SECOND", a slow pipe.
 //
 // OFFSET and SIZE are sums like "1536+10" or "${off}-2"; a term may be "N%"
 // of the file's size, and a negative result counts from the end of the file.
@@ -117,6 +122,7 @@ func TestMain(m *testing.M) {
 		"layer-import": cmd("layer-import"),
 		"layer-check":  cmd("layer-check"),
 		"layer-tool":   cmd("layer-tool"),
+		"throttle":     func() { os.Exit(throttleMain()) },
 	})
 }
 
@@ -191,6 +197,7 @@ func scriptParams(over map[string]string) testscript.Params {
 			"matchvar":     cmdMatchvar,
 			"ctr":          cmdCtr,
 			"fakedocker29": cmdFakedocker29,
+			"interm":       cmdInterm,
 		},
 	}
 }

@@ -18,10 +18,11 @@ const module = "github.com/layer-tool/layer-tool/"
 // allowed lists, for each package, the project packages it may import.
 var allowed = map[string][]string{
 	"pkg/internal/failpoint": {},
+	"pkg/internal/tally":     {},
 	"pkg/overlay":            {"pkg/internal/failpoint"},
 	"pkg/engine":             {},
-	"pkg/envelope":           {"pkg/overlay"},
-	"pkg/transfer":           {"pkg/envelope", "pkg/overlay", "pkg/internal/failpoint"},
+	"pkg/envelope":           {"pkg/overlay", "pkg/internal/tally"},
+	"pkg/transfer":           {"pkg/envelope", "pkg/overlay", "pkg/internal/failpoint", "pkg/internal/tally"},
 	"pkg/cli":                {"pkg/engine", "pkg/envelope", "pkg/overlay", "pkg/transfer"},
 }
 

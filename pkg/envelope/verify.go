@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/layer-tool/layer-tool/pkg/internal/tally"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 )
 
@@ -93,7 +94,14 @@ func maxSums(n int) int64 { return 4<<10 + int64(n)*160 }
 // Whatever is wrong with the envelope is in the report; Verify fails only
 // when r itself cannot be read or ctx ends, and then returns that error.
 func Verify(ctx context.Context, r io.Reader) (*Report, error) {
-	c := &checker{}
+	return VerifyProgress(ctx, r, nil)
+}
+
+// VerifyProgress is Verify telling p (if not nil) how far it has come:
+// phase "verifying", the totals envelope.json declares, and the bytes and
+// entries of each tree's tar as they are checked.
+func VerifyProgress(ctx context.Context, r io.Reader, p Progress) (*Report, error) {
+	c := &checker{progress: p}
 	w := newWalk(collect, c)
 	w.run(ctx, &source{r: r})
 	if err := ctx.Err(); err != nil {
@@ -135,12 +143,20 @@ type checker struct {
 	// layer, but what an operator wants to know about before importing.
 	notable []string
 	inspect []byte
+	// progress, if set, is told the totals and what each tree's pass read.
+	progress Progress
 }
 
 // maxNotable bounds how many notable paths a report lists by name.
 const maxNotable = 32
 
-func (*checker) Meta(context.Context, *Meta) error { return nil }
+func (c *checker) Meta(_ context.Context, m *Meta) error {
+	if c.progress != nil {
+		c.progress.Total(Total(m))
+		c.progress.Phase("verifying")
+	}
+	return nil
+}
 
 // Container keeps container.json for the report (layer-check --create
 // plans a container from it).
@@ -154,7 +170,9 @@ func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) error {
 		c.stats = append(c.stats, overlay.Stats{})
 	}
 	st := &c.stats[t.Index]
-	tr := tar.NewReader(r)
+	count := tally.New(c.progress)
+	defer count.Flush()
+	tr := tar.NewReader(tally.Reader(r, count))
 	val := overlay.Validator{Plain: t.Plain()}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -181,6 +199,7 @@ func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) error {
 			st.Add(hdr)
 		}
 		c.note(t, hdr)
+		count.Entries(1)
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			if errors.Is(err, ErrStructure) {
 				return err

@@ -176,6 +176,11 @@ func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
 	return "", nil
 }
 
+// Sync flushes the file system holding dir (syncfs), as Swap does before
+// it exchanges: a caller that shows progress calls it first, so that the
+// long part of a swap can be told apart from the exchange.
+func Sync(dir string) error { return syncDir(dir) }
+
 // syncDir flushes the file system holding dir (syncfs), so that a staged
 // layer is on disk before it is swapped in.
 func syncDir(dir string) error {

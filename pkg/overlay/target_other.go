@@ -22,6 +22,9 @@ func (t *Target) Close() error { return nil }
 // Stage fails: only Linux has overlay upper directories.
 func (t *Target) Stage() (string, error) { return "", needLinux("make staging dir") }
 
+// Sync fails: only Linux has overlay upper directories.
+func Sync(dir string) error { return needLinux("sync " + dir) }
+
 // Discard fails: only Linux has overlay upper directories.
 func (t *Target) Discard(staging string) error { return needLinux("discard " + staging) }
 

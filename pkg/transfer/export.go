@@ -1,12 +1,14 @@
 package transfer
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
 	"fmt"
 	"io"
 
 	"github.com/layer-tool/layer-tool/pkg/envelope"
+	"github.com/layer-tool/layer-tool/pkg/internal/tally"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 )
 
@@ -40,14 +42,30 @@ type VolumeTree struct {
 	Dir  string
 }
 
+// ExportOptions say how an export goes.
+type ExportOptions struct {
+	// WriteOptions are the envelope's compression and level.
+	envelope.WriteOptions
+	// Progress, if set, is told the phases ("measuring" every tree, then
+	// for each "reading" it into its tar and "indexing" it again for its
+	// tar-split metadata), the entries measured, the totals once every
+	// tree is measured, and then the bytes and entries of each tree's tar
+	// as they are written.
+	Progress envelope.Progress
+}
+
 // Export writes the envelope of src to w and returns the sha256 of the
 // bytes written ("sha256:HEX"), the digest that --expect later checks.
 // Each tree (the layer, then each volume) is measured first (sizes, entry
 // count, warnings) and then read twice, for its tar and for its tar-split
 // metadata; a tree that changes in between fails the export with
 // overlay.ErrChanged. With volumes or omitted mounts the envelope is v2.
-func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOptions) (digest string, err error) {
-	plan, err := overlay.Measure(ctx, src.Layer.Dir, src.Layer.Opts)
+func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (digest string, err error) {
+	prog := opts.Progress
+	if prog != nil {
+		prog.Phase("measuring")
+	}
+	plan, err := measure(ctx, src.Layer, prog)
 	if err != nil {
 		return "", fmt.Errorf("read layer of %s: %w", src.Meta.Container.Name, err)
 	}
@@ -57,7 +75,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOpt
 		Meta:      meta,
 		Container: src.Container,
 		Info:      src.Info,
-		Layer:     newTreeLayer(src.Layer, plan),
+		Layer:     newTreeLayer(src.Layer, plan, prog),
 	}
 	if len(src.Volumes) > 0 || len(meta.Omitted) > 0 {
 		contents.Meta.Format = envelope.FormatV2
@@ -65,7 +83,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOpt
 	contents.Meta.Volumes = nil
 	for i, v := range src.Volumes {
 		tree := Tree{Dir: v.Dir, Opts: overlay.Options{Plain: true, Warn: src.Layer.Opts.Warn}}
-		vplan, err := overlay.Measure(ctx, tree.Dir, tree.Opts)
+		vplan, err := measure(ctx, tree, prog)
 		if err != nil {
 			return "", fmt.Errorf("read volume at %s: %w", v.Meta.Destination, err)
 		}
@@ -73,13 +91,16 @@ func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOpt
 		vm.Tar, vm.TarSplit = envelope.VolumeTar(i), envelope.VolumeTarSplit(i)
 		vm.Size, vm.Entries = vplan.Size, vplan.Stats.Entries
 		contents.Meta.Volumes = append(contents.Meta.Volumes, vm)
-		contents.Volumes = append(contents.Volumes, newTreeLayer(tree, vplan))
+		contents.Volumes = append(contents.Volumes, newTreeLayer(tree, vplan, prog))
+	}
+	if prog != nil {
+		prog.Total(envelope.Total(&contents.Meta))
 	}
 	// One write a megabyte to the pipe and the digest, not one for each
 	// tar block.
 	d := envelope.NewDigestWriter(w)
 	bw := bufio.NewWriterSize(d, 1<<20)
-	if err := envelope.Write(ctx, bw, contents, opts); err != nil {
+	if err := envelope.Write(ctx, bw, contents, opts.WriteOptions); err != nil {
 		return "", err
 	}
 	if err := bw.Flush(); err != nil {
@@ -88,23 +109,41 @@ func Export(ctx context.Context, w io.Writer, src Source, opts envelope.WriteOpt
 	return d.Digest(), nil
 }
 
+// measure is the measuring pass over tree, counting its entries for prog
+// (if set).
+func measure(ctx context.Context, tree Tree, prog envelope.Progress) (overlay.Plan, error) {
+	opts := tree.Opts
+	count := tally.New(prog)
+	if count != nil {
+		opts.Record = &countingRecorder{count: count}
+		defer count.Flush()
+	}
+	return overlay.Measure(ctx, tree.Dir, opts)
+}
+
 // newTreeLayer is tree as the source of its tar, measured as plan; the
 // measuring pass has warned already.
-func newTreeLayer(tree Tree, plan overlay.Plan) *treeLayer {
+func newTreeLayer(tree Tree, plan overlay.Plan, prog envelope.Progress) *treeLayer {
 	tree.Opts.Warn = nil
-	return &treeLayer{tree: tree, plan: plan}
+	return &treeLayer{tree: tree, plan: plan, progress: prog}
 }
 
 // treeLayer is a layer directory as the source of layer.tar. Both passes
 // must find the tree as the measuring pass did.
 type treeLayer struct {
-	tree Tree
-	plan overlay.Plan
+	tree     Tree
+	plan     overlay.Plan
+	progress envelope.Progress // or nil
 }
 
 func (l *treeLayer) WriteLayer(ctx context.Context, w io.Writer, rec overlay.Recorder) error {
 	opts := l.tree.Opts
 	opts.Record = rec
+	if count := tally.New(l.progress); count != nil {
+		l.progress.Phase("reading")
+		opts.Record = &countingRecorder{next: rec, count: count}
+		defer count.Flush()
+	}
 	got, err := overlay.Write(ctx, l.tree.Dir, w, opts)
 	if err != nil {
 		return err
@@ -113,6 +152,9 @@ func (l *treeLayer) WriteLayer(ctx context.Context, w io.Writer, rec overlay.Rec
 }
 
 func (l *treeLayer) ReplayLayer(ctx context.Context, rec overlay.Recorder) error {
+	if l.progress != nil {
+		l.progress.Phase("indexing")
+	}
 	opts := l.tree.Opts
 	opts.Record = rec
 	got, err := overlay.Measure(ctx, l.tree.Dir, opts)
@@ -127,4 +169,37 @@ func (l *treeLayer) same(got overlay.Plan) error {
 		return overlay.ErrChanged
 	}
 	return nil
+}
+
+// countingRecorder counts a tar's entries and bytes (all of them: the
+// bytes before each entry's contents, the contents, the end) on their way
+// to next, if any: the one place that sees every byte of a tree's tar
+// without a writer of its own.
+type countingRecorder struct {
+	next  overlay.Recorder
+	count *tally.Counter
+}
+
+func (r *countingRecorder) Entry(raw []byte, hdr *tar.Header) error {
+	r.count.Bytes(len(raw))
+	r.count.Entries(1)
+	if r.next == nil {
+		return nil
+	}
+	return r.next.Entry(raw, hdr)
+}
+
+func (r *countingRecorder) Contents(p []byte) {
+	r.count.Bytes(len(p))
+	if r.next != nil {
+		r.next.Contents(p)
+	}
+}
+
+func (r *countingRecorder) End(raw []byte) error {
+	r.count.Bytes(len(raw))
+	if r.next == nil {
+		return nil
+	}
+	return r.next.End(raw)
 }

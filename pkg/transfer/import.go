@@ -10,6 +10,7 @@ import (
 
 	"github.com/layer-tool/layer-tool/pkg/envelope"
 	"github.com/layer-tool/layer-tool/pkg/internal/failpoint"
+	"github.com/layer-tool/layer-tool/pkg/internal/tally"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 )
 
@@ -39,9 +40,11 @@ type ImportOptions struct {
 	// Opts are the layer's overlay options (UserXattr, and an Applied hook
 	// told of each entry written). MaxEntries is set from envelope.json.
 	Opts overlay.Options
-	// OnEntry, if set, is called after each entry is written, in any
-	// tree: a progress meter's count.
-	OnEntry func()
+	// Progress, if set, is told the totals envelope.json declares, the
+	// bytes and entries of each tree's tar as they are read and written,
+	// and the phases: "creating" (with Create), "reading", "verifying",
+	// "syncing" (the staged trees to disk) and "swapping".
+	Progress envelope.Progress
 	// Keep keeps each replaced directory as a backup beside the new one.
 	Keep bool
 }
@@ -105,6 +108,7 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 	}
 	t = im.layer
 	layer := im.trees[0]
+	im.phase("syncing")
 	if err := t.CopyRootAttrs(layer.staging); err != nil {
 		return res, fmt.Errorf("set root of staged layer: %w", err)
 	}
@@ -114,6 +118,20 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 		if st != nil {
 			targets = append(targets, st.target)
 			stagings = append(stagings, st.staging)
+		}
+	}
+	// Swap syncs each staging dir too; doing it first, apart, lets a
+	// progress line say which of the two a long wait is.
+	if opts.Progress != nil {
+		for _, dir := range stagings {
+			if err := overlay.Sync(dir); err != nil {
+				return res, err
+			}
+		}
+	}
+	im.phase("swapping")
+	for _, st := range im.trees {
+		if st != nil {
 			st.staging = "" // Swap owns it now
 		}
 	}
@@ -175,6 +193,9 @@ type stagedTree struct {
 // is written.
 func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 	im.meta = m
+	if p := im.o.Progress; p != nil {
+		p.Total(envelope.Total(m))
+	}
 	if im.o.Gate != nil {
 		return im.o.Gate(ctx, m)
 	}
@@ -187,12 +208,14 @@ func (im *importer) Meta(ctx context.Context, m *envelope.Meta) error {
 func (im *importer) Container(ctx context.Context, raw []byte) error {
 	m := im.meta
 	if im.layer == nil {
+		im.phase("creating")
 		t, err := im.o.Create(ctx, m, raw)
 		if err != nil {
 			return err
 		}
 		im.layer = t
 	}
+	defer im.phase("reading")
 	targets := []*overlay.Target{im.layer}
 	if len(m.Volumes) > 0 {
 		if im.o.Volumes == nil {
@@ -300,8 +323,14 @@ type space struct {
 // read.
 func (im *importer) Tree(ctx context.Context, t envelope.TreeRef, r io.Reader) error {
 	st := im.trees[t.Index]
+	count := tally.New(im.o.Progress)
+	defer count.Flush()
+	r = tally.Reader(r, count)
 	if st == nil {
 		_, err := io.Copy(io.Discard, r)
+		if err == nil && t.Volume != nil {
+			count.Entries(t.Volume.Entries) // read, and done with
+		}
 		return err
 	}
 	if t.Index == 0 {
@@ -310,9 +339,7 @@ func (im *importer) Tree(ctx context.Context, t envelope.TreeRef, r io.Reader) e
 	defer close(st.written)
 	opts := st.opts
 	opts.Applied = func(hdr *tar.Header) {
-		if im.o.OnEntry != nil {
-			im.o.OnEntry()
-		}
+		count.Entries(1)
 		if st.opts.Applied != nil {
 			st.opts.Applied(hdr)
 		}
@@ -372,6 +399,7 @@ func (im *importer) closeRoots() {
 // and same surroundings make the same tar, so the canonical tar of the
 // staged directory has the tar's digest.
 func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
+	im.phase("verifying")
 	for i, st := range im.trees {
 		if st == nil {
 			continue
@@ -390,6 +418,13 @@ func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
 		}
 	}
 	return nil
+}
+
+// phase tells the progress, if any, what the import does now.
+func (im *importer) phase(name string) {
+	if im.o.Progress != nil {
+		im.o.Progress.Phase(name)
+	}
 }
 
 // killAfter hits the "extract" failpoint once more than n bytes have been

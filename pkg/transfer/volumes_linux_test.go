@@ -331,7 +331,7 @@ func (s *vsource) export(t *testing.T, c envelope.Compression) []byte {
 		},
 	}
 	var buf bytes.Buffer
-	digest, err := Export(context.Background(), &buf, src, envelope.WriteOptions{Compression: c})
+	digest, err := Export(context.Background(), &buf, src, ExportOptions{WriteOptions: envelope.WriteOptions{Compression: c}})
 	must(t, err)
 	if sum := sha256.Sum256(buf.Bytes()); digest != "sha256:"+hex.EncodeToString(sum[:]) {
 		t.Fatalf("Export returned %s for other bytes", digest)
