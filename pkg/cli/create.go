@@ -37,7 +37,9 @@ func importCreate(ctx context.Context, prog, name string, f importFlags, s Strea
 		if t != nil {
 			t.Close()
 		}
-		if err != nil && undo != nil {
+		// After the swap's commit point the data is in the container:
+		// the next run finishes the swap, and nothing is undone.
+		if err != nil && undo != nil && !errors.Is(err, overlay.ErrSwapped) {
 			// ctx may be cancelled; the daemon must still be told.
 			uctx := context.WithoutCancel(ctx)
 			if uerr := undo(uctx); uerr != nil {
@@ -45,8 +47,56 @@ func importCreate(ctx context.Context, prog, name string, f importFlags, s Strea
 			} else {
 				err = fmt.Errorf("%w (the container it made is removed)", err)
 			}
+			if ctx.Err() != nil {
+				// run prints only "interrupted" then: say it here.
+				fmt.Fprintf(s.Stderr, "%s: %s: %s\n", prog, name, oneLine(err.Error()))
+			}
 		}
 	}()
+	// create plans and makes the container once container.json is read.
+	create := func(ctx context.Context, m *envelope.Meta, raw []byte) (*overlay.Target, error) {
+		plan, err := eng.PlanCreate(ctx, raw, m.Container.ImageID, m.Container.Image, m.Container.ImageLayers, engine.CreateOptions{
+			Name: name, Binds: f.binds, ReuseVolumes: f.reuseVolumes, DropHostConfig: f.dropHostConfig,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range m.Volumes {
+			if v.Type == "volume" && !v.Anonymous {
+				plan.SetVolumeLabels(v.Name, v.Labels)
+			}
+		}
+		for _, d := range plan.Dropped {
+			fmt.Fprintf(s.Stderr, "%s: warning: %s: not carried: %s\n", prog, name, d)
+		}
+		for _, n := range plan.Missing {
+			fmt.Fprintf(s.Stderr, "%s: warning: %s: network %s is not here; the container joins the default network\n", prog, name, n)
+		}
+		// An envelope may come from anyone: say what it asks for
+		// beyond an ordinary container.
+		for _, setting := range plan.Carried {
+			if privileged(setting) {
+				fmt.Fprintf(s.Stderr, "%s: %s: carries %s\n", prog, name, setting)
+			}
+		}
+		id, u, err := eng.Create(ctx, plan)
+		if err != nil {
+			return nil, err
+		}
+		undo = u
+		if c, err = eng.Container(ctx, id); err != nil {
+			return nil, err
+		}
+		upper, err := c.Layer()
+		if err != nil {
+			return nil, err
+		}
+		if t, err = overlay.OpenTarget(upper); err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		fmt.Fprintf(s.Stderr, "%s: created container %s (%s) from image %s\n", prog, name, short(id), short(plan.Image))
+		return t, nil
+	}
 	opts := transfer.ImportOptions{
 		Opts: overlay.Options{UserXattr: host.UserXattr},
 		Gate: func(ctx context.Context, m *envelope.Meta) error {
@@ -57,50 +107,21 @@ func importCreate(ctx context.Context, prog, name string, f importFlags, s Strea
 			// planned; the rest of the host checks are import's.
 			skip := *f.skip
 			skip.image = true
-			return gateImport(ctx, eng, nil, host, skip, m)
-		},
-		Create: func(ctx context.Context, m *envelope.Meta, raw []byte) (*overlay.Target, error) {
-			plan, err := eng.PlanCreate(ctx, raw, m.Container.ImageID, m.Container.Image, m.Container.ImageLayers, engine.CreateOptions{
-				Name: name, Binds: f.binds, ReuseVolumes: f.reuseVolumes, DropHostConfig: f.dropHostConfig,
-			})
-			if err != nil {
-				return nil, err
+			if err := gateImport(ctx, eng, nil, host, skip, m); err != nil {
+				return err
 			}
+			// A --volumes name the envelope lacks, before anything is made.
 			for _, v := range m.Volumes {
-				if v.Type == "volume" && !v.Anonymous {
-					plan.SetVolumeLabels(v.Name, v.Labels)
-				}
+				f.volumes.picks(v.Name, v.Destination)
 			}
-			for _, d := range plan.Dropped {
-				fmt.Fprintf(s.Stderr, "%s: warning: %s: not carried: %s\n", prog, name, d)
-			}
-			for _, n := range plan.Missing {
-				fmt.Fprintf(s.Stderr, "%s: warning: %s: network %s is not here; the container joins the default network\n", prog, name, n)
-			}
-			// An envelope may come from anyone: say what it asks for
-			// beyond an ordinary container.
-			for _, c := range plan.Carried {
-				if privileged(c) {
-					fmt.Fprintf(s.Stderr, "%s: %s: carries %s\n", prog, name, c)
-				}
-			}
-			id, u, err := eng.Create(ctx, plan)
+			return f.volumes.unused("the envelope")
+		},
+		Create: func(ctx context.Context, m *envelope.Meta, raw []byte) (*overlay.Target, overlay.Options, error) {
+			t, err := create(ctx, m, raw)
 			if err != nil {
-				return nil, err
+				return nil, overlay.Options{}, err
 			}
-			undo = u
-			if c, err = eng.Container(ctx, id); err != nil {
-				return nil, err
-			}
-			upper, err := c.Layer()
-			if err != nil {
-				return nil, err
-			}
-			if t, err = overlay.OpenTarget(upper); err != nil {
-				return nil, fmt.Errorf("container %s: %w", c.Name, err)
-			}
-			fmt.Fprintf(s.Stderr, "%s: created container %s (%s) from image %s\n", prog, name, short(id), short(plan.Image))
-			return t, nil
+			return t, overlay.Options{UserXattr: host.UserXattr || c.UserXattr}, nil
 		},
 		Volumes: func(ctx context.Context, m *envelope.Meta) ([]*overlay.Target, error) {
 			return vols.open(ctx, prog, eng, c, m, f, s)
@@ -115,8 +136,12 @@ func importCreate(ctx context.Context, prog, name string, f importFlags, s Strea
 }
 
 // privileged tells whether a carried setting gives the container more
-// than an ordinary one has.
+// than an ordinary one has: host privileges, or a host directory (a bind
+// the envelope names) mounted in it.
 func privileged(setting string) bool {
+	if strings.HasPrefix(setting, "Mounts ") && strings.Contains(setting, "(bind ") {
+		return true
+	}
 	for _, p := range []string{"HostConfig.Privileged", "HostConfig.CapAdd", "HostConfig.SecurityOpt", "HostConfig.IpcMode", "HostConfig.PidMode", "HostConfig.UTSMode", "HostConfig.Sysctls"} {
 		if strings.HasPrefix(setting, p) {
 			return true

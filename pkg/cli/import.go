@@ -193,7 +193,7 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 		return err
 	}
 	if f.listBackups || f.rollback {
-		return backups(prog, c, upper, f.rollback, s)
+		return backups(prog, c, upper, f.rollback, f.binds, s)
 	}
 	t, err := overlay.OpenTarget(upper)
 	if err != nil {
@@ -268,8 +268,9 @@ func printImported(prog, name string, res transfer.Imported, s Streams) {
 	fmt.Fprintf(s.Stderr, "%s: %s: imported %s (%d entries); %s\n", prog, name, res.Digest, res.Entries, msg)
 }
 
-// volumeTargets are the volume directories an import opened.
-type volumeTargets []*overlay.Target
+// volumeTargets are the volume directories an import opened, locked
+// together (two binds may share a parent directory).
+type volumeTargets struct{ g *overlay.Group }
 
 // open finds and opens (locks, recovers) the directory of each of the
 // envelope's volumes in container c: a target for each, nil for one left
@@ -279,37 +280,47 @@ func (vs *volumeTargets) open(ctx context.Context, prog string, eng engine.Engin
 	if err != nil {
 		return nil, err
 	}
+	var open []string
+	for _, d := range dirs {
+		if d != "" {
+			open = append(open, d)
+		}
+	}
 	out := make([]*overlay.Target, len(dirs))
+	if len(open) == 0 {
+		return out, nil
+	}
+	if vs.g, err = overlay.OpenGroup(open[0], open[1:]...); err != nil {
+		return nil, fmt.Errorf("container %s's volumes: %w", c.Name, err)
+	}
+	for _, msg := range vs.g.Recovered {
+		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
+	}
+	k := 0
 	for i, d := range dirs {
-		if d == "" {
-			continue
+		if d != "" {
+			out[i] = vs.g.Targets[k]
+			k++
 		}
-		vt, err := overlay.OpenTarget(d)
-		if err != nil {
-			return nil, fmt.Errorf("volume at %s: %w", m.Volumes[i].Destination, err)
-		}
-		*vs = append(*vs, vt)
-		for _, msg := range vt.Recovered {
-			fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
-		}
-		out[i] = vt
 	}
 	return out, nil
 }
 
-func (vs volumeTargets) close() {
-	for _, vt := range vs {
-		vt.Close()
+func (vs *volumeTargets) close() {
+	if vs.g != nil {
+		vs.g.Close()
 	}
 }
 
 // backups lists the backups of the container's layer and volumes, or
 // with rollback swaps the newest set back in: the layer's newest backup
 // and the backups of the volumes that were replaced with it, together.
-func backups(prog string, c *engine.Container, upper string, rollback bool, s Streams) error {
+func backups(prog string, c *engine.Container, upper string, rollback, binds bool, s Streams) error {
 	var dirs []string
 	for _, m := range c.Mounts {
-		if m.Type == "volume" && (m.Driver == "" || m.Driver == "local") && !mountsSomething(m.Options) || m.Type == "bind" && isDir(m.Source) {
+		// A bind's host directory takes part only with --binds: its
+		// parent is the host's, not the engine's.
+		if plainDir(m) && (m.Type == "volume" || binds) {
 			dirs = append(dirs, m.Source)
 		}
 	}

@@ -119,6 +119,19 @@ func mountsSomething(o map[string]string) bool {
 	return o["type"] != "" || o["device"] != ""
 }
 
+// plainDir tells whether a mount's data is a directory that holds it
+// whether the container runs or not: a plain local volume, or a directory
+// bind.
+func plainDir(m engine.Mount) bool {
+	switch m.Type {
+	case "volume":
+		return (m.Driver == "" || m.Driver == "local") && !mountsSomething(m.Options)
+	case "bind":
+		return isDir(m.Source)
+	}
+	return false
+}
+
 func options(o map[string]string) string {
 	var parts []string
 	for _, k := range []string{"type", "device", "o"} {
@@ -192,9 +205,13 @@ func importDests(ctx context.Context, eng engine.Engine, c *engine.Container, m 
 			return nil, fmt.Errorf("envelope carries %s at %s; container %s has no volume there (create it with -v NAME:%s, or leave it out with --volumes)", what, v.Destination, c.Name, v.Destination)
 		case v.Type == "bind" && !f.binds:
 			return nil, fmt.Errorf("envelope carries a bind mount at %s: restore it with --binds, or leave it out with --volumes", v.Destination)
-		case v.Type == "bind" && (tm.Type != "bind" || !isDir(tm.Source)):
+		case v.Type == "bind" && f.create:
+			// The bind's host path came from the envelope: an import must
+			// never let an envelope choose a host directory to replace.
+			return nil, fmt.Errorf("envelope carries a bind mount at %s: --create does not restore into a bind it made from the envelope; create the container with the bind by hand and import with --binds, or leave it out with --volumes", v.Destination)
+		case v.Type == "bind" && (tm.Type != "bind" || !plainDir(tm)):
 			return nil, fmt.Errorf("envelope carries a bind mount at %s; container %s has a %s there, not a directory bind", v.Destination, c.Name, tm.Type)
-		case v.Type == "volume" && (tm.Type != "volume" || tm.Driver != "" && tm.Driver != "local" || mountsSomething(tm.Options)):
+		case v.Type == "volume" && (tm.Type != "volume" || !plainDir(tm)):
 			return nil, fmt.Errorf("envelope carries %s at %s; container %s's mount there is not a plain local volume", what, v.Destination, c.Name)
 		}
 		if tm.Type == "volume" && !f.shared {

@@ -653,19 +653,19 @@ func (g *Group) Swap(stagings []string, keep bool) (backups []string, err error)
 		return nil, err
 	}
 	if err := syncDirs(g.Targets); err != nil {
-		return nil, fmt.Errorf("swapped, but %w (the next run finishes)", err)
+		return nil, fmt.Errorf("%w, but %w (the next run finishes)", ErrSwapped, err)
 	}
 	failpoint.Hit("exchanged")
 	for i, m := range j.Members {
 		if err := g.Targets[i].finishMember(m); err != nil {
-			return nil, fmt.Errorf("swapped, but %w (the next run finishes)", err)
+			return nil, fmt.Errorf("%w, but %w (the next run finishes)", ErrSwapped, err)
 		}
 		if i < len(j.Members)-1 {
 			failpoint.Hit(fmt.Sprintf("finished-%d", i+1))
 		}
 	}
 	if err := endGroup(g.Targets); err != nil {
-		return nil, fmt.Errorf("swapped, but %w (the next run finishes)", err)
+		return nil, fmt.Errorf("%w, but %w (the next run finishes)", ErrSwapped, err)
 	}
 	if !keep {
 		return nil, nil

@@ -14,6 +14,10 @@ var (
 	ErrMounted = errors.New("the container's overlay is mounted")
 	// ErrNoBackup: there is no backup to roll back to.
 	ErrNoBackup = errors.New("no backup to roll back to")
+	// ErrSwapped: a swap failed after its commit point; the new
+	// directories are in place, or will be after the next run opens any of
+	// them. A caller must not undo what led to the swap.
+	ErrSwapped = errors.New("swapped")
 )
 
 // Backup is a kept upper directory.

@@ -163,12 +163,12 @@ func (t *Target) Swap(staging string, keep bool) (backup string, err error) {
 	}
 	exchanged = true
 	if err := unix.Fsync(t.dirFd); err != nil {
-		return "", fmt.Errorf("swapped, but sync %s: %w (the next run finishes)", t.dir, err)
+		return "", fmt.Errorf("%w, but sync %s: %w (the next run finishes)", ErrSwapped, t.dir, err)
 	}
 	// And here: exchanged, the old dir not yet at its backup name.
 	failpoint.Hit("exchanged")
 	if err := t.finish(j); err != nil {
-		return "", fmt.Errorf("swapped, but %w (the next run finishes)", err)
+		return "", fmt.Errorf("%w, but %w (the next run finishes)", ErrSwapped, err)
 	}
 	if keep {
 		return filepath.Join(t.dir, j.Backup), nil

@@ -31,7 +31,9 @@ type ImportOptions struct {
 	// from envelope.json and container.json (read before any tree) and
 	// returns its layer's target. Whoever made it removes it if Import
 	// fails.
-	Create func(ctx context.Context, m *envelope.Meta, container []byte) (*overlay.Target, error)
+	// It returns the layer's overlay options too (UserXattr), which only the
+	// made container can tell.
+	Create func(ctx context.Context, m *envelope.Meta, container []byte) (*overlay.Target, overlay.Options, error)
 	// Volumes, called after Gate (and Create), finds the directory each of the
 	// envelope's volumes replaces: a target for each of meta.Volumes, in
 	// order, nil to leave that volume out (its tar is still read and
@@ -209,11 +211,12 @@ func (im *importer) Container(ctx context.Context, raw []byte) error {
 	m := im.meta
 	if im.layer == nil {
 		im.phase("creating")
-		t, err := im.o.Create(ctx, m, raw)
+		t, opts, err := im.o.Create(ctx, m, raw)
 		if err != nil {
 			return err
 		}
 		im.layer = t
+		im.o.Opts.UserXattr = opts.UserXattr
 	}
 	defer im.phase("reading")
 	targets := []*overlay.Target{im.layer}
