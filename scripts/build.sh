@@ -9,6 +9,7 @@
 #   lt_build_containerd2 $LT_BUILD/containerd-$LT_CONTAINERD2_VERSION/
 #                        {containerd,containerd-shim-runc-v2,ctr}
 #   lt_build_dockerd29   $LT_BUILD/dockerd-$LT_DOCKERD29_VERSION/dockerd
+#   lt_build_nerdctl     $LT_BUILD/nerdctl-$LT_NERDCTL_VERSION/nerdctl
 #   lt_build_deps        the Debian packages the builds need (libseccomp-dev
 #                        and pkg-config for runc's seccomp support, gcc)
 #
@@ -19,6 +20,7 @@
 #   LT_CONTAINERD2_VERSION   default v2.4.2
 #   LT_DOCKERD29_VERSION     moby's v2 module version, default v2.0.0-beta.24,
 #                            which is Docker 29.8.0 (LT_DOCKERD29_REPORTS)
+#   LT_NERDCTL_VERSION       default v2.2.2
 #
 # Each build runs `go install` with GOBIN set to a temporary directory beside
 # its final one, which is renamed into place only when every binary is
@@ -40,6 +42,7 @@ LT_BUILD="${LT_BUILD:-/var/cache/layer-tool/build}"
 LT_RUNC_VERSION="${LT_RUNC_VERSION:-v1.5.3}"
 LT_CONTAINERD2_VERSION="${LT_CONTAINERD2_VERSION:-v2.4.2}"
 LT_DOCKERD29_VERSION="${LT_DOCKERD29_VERSION:-v2.0.0-beta.24}"
+LT_NERDCTL_VERSION="${LT_NERDCTL_VERSION:-v2.2.2}"
 # What that dockerd reports as its version; moby's releases/versions.yaml maps
 # module versions to Docker releases. Without it dockerd says
 # "library-import".
@@ -56,21 +59,17 @@ lt_build_deps() {
 	lt_apt_install "${pkgs[@]}"
 }
 
-# _lt_go_install DIR BIN... -- ENV... -- GO_INSTALL_ARGS...: unless DIR holds
-# every BIN already, go install into DIR.tmp.*, then rename it to DIR.
-_lt_go_install() {
+# _lt_build DIR BIN... -- FUNC ARGS...: unless DIR holds every BIN already,
+# run FUNC TMP ARGS... to put them into TMP, a new DIR.tmp.*, then rename it
+# to DIR.
+_lt_build() {
 	local -
 	set -u -o pipefail
 	local dir="$1" b rc=0 start=$SECONDS
-	local -a bins=() envs=()
+	local -a bins=()
 	shift
 	while (($# > 0)) && [[ "$1" != -- ]]; do
 		bins+=("$1")
-		shift
-	done
-	shift
-	while (($# > 0)) && [[ "$1" != -- ]]; do
-		envs+=("$1")
 		shift
 	done
 	shift
@@ -88,15 +87,12 @@ _lt_go_install() {
 		# Holding the lock, every DIR.tmp.* is a killed build's.
 		rm -rf "$dir".tmp.*
 		tmp="$(mktemp -d "$dir.tmp.XXXXXX")" || exit 1
-		trap 'rm -rf "$tmp"' EXIT
-		_lt_log "building $(basename "$dir") (go install $*)"
-		# A directory outside any module: go install pkg@version ignores the
-		# current module, but a go.work or GOFLAGS=-mod=vendor would not.
-		cd / || exit 1
-		env GOBIN="$tmp" GOWORK=off GOFLAGS=-mod=mod "${envs[@]}" go install "$@" >&2 || exit 1
+		trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+		_lt_log "building $(basename "$dir") (${*:2})"
+		"$1" "$tmp" "${@:2}" || exit 1
 		for b in "${bins[@]}"; do
 			[[ -x "$tmp/$b" ]] || {
-				_lt_log "go install $* made no $b"
+				_lt_log "${*:2} made no $b"
 				exit 1
 			}
 		done
@@ -108,6 +104,35 @@ _lt_go_install() {
 		return 1
 	fi
 	_lt_log "built $(basename "$dir") in $((SECONDS - start))s"
+}
+
+# _lt_go_install DIR BIN... -- ENV... -- GO_INSTALL_ARGS...: unless DIR holds
+# every BIN already, go install into DIR.tmp.*, then rename it to DIR.
+_lt_go_install() {
+	local dir="$1"
+	local -a bins=()
+	shift
+	while (($# > 0)) && [[ "$1" != -- ]]; do
+		bins+=("$1")
+		shift
+	done
+	shift
+	_lt_build "$dir" "${bins[@]}" -- _lt_go_install_into "$@"
+}
+
+# _lt_go_install_into TMP ENV... -- GO_INSTALL_ARGS...
+_lt_go_install_into() {
+	local tmp="$1"
+	local -a envs=()
+	shift
+	while (($# > 0)) && [[ "$1" != -- ]]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	# A directory outside any module: go install pkg@version ignores the
+	# current module, but a go.work or GOFLAGS=-mod=vendor would not.
+	(cd / && env GOBIN="$tmp" GOWORK=off GOFLAGS=-mod=mod "${envs[@]}" go install "$@" >&2)
 }
 
 # lt_build_runc: Debian's runc 1.1.5 cannot run Docker 29's containers
@@ -130,4 +155,40 @@ lt_build_dockerd29() {
 	_lt_go_install "$LT_BUILD/dockerd-$LT_DOCKERD29_VERSION" dockerd -- CGO_ENABLED=1 -- \
 		-ldflags "-X github.com/moby/moby/v2/dockerversion.Version=$LT_DOCKERD29_REPORTS" \
 		"github.com/moby/moby/v2/cmd/dockerd@$LT_DOCKERD29_VERSION"
+}
+
+# lt_build_nerdctl: nerdctl is not in Debian 12, and `go install
+# .../cmd/nerdctl@VERSION` refuses every release since v2.0.3: their go.mod
+# replaces github.com/containerd/nerdctl/mod/tigron (its test framework, a
+# module of the same repository that is not published) with ./mod/tigron,
+# which the module's zip leaves out. So the release's module is downloaded
+# (verified against the Go checksum database as any module is), copied, and built as
+# the main module, as nerdctl's Makefile does (CGO_ENABLED=0, the version
+# set by -ldflags), with its own go.sum; the copy gets an empty tigron
+# module in place of the missing one, and loses
+# cmd/nerdctl/helpers/testing_linux.go, test helpers kept in a non-test
+# file, the one file of the binary that imports it.
+lt_build_nerdctl() {
+	_lt_build "$LT_BUILD/nerdctl-$LT_NERDCTL_VERSION" nerdctl -- \
+		_lt_nerdctl_build_into "$LT_NERDCTL_VERSION"
+}
+
+# _lt_nerdctl_build_into TMP VERSION
+_lt_nerdctl_build_into() {
+	local -
+	set -u -o pipefail
+	local tmp="$1" v="$2" mod=github.com/containerd/nerdctl/v2 dir
+	dir="$(cd / && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$mod@$v" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')" || return 1
+	[[ -n "$dir" && -f "$dir/go.mod" ]] || {
+		_lt_log "go mod download $mod@$v gave no directory"
+		return 1
+	}
+	cp -R "$dir" "$tmp/src" && chmod -R u+w "$tmp/src" || return 1
+	mkdir -p "$tmp/src/mod/tigron" || return 1
+	echo "module github.com/containerd/nerdctl/mod/tigron" >"$tmp/src/mod/tigron/go.mod" || return 1
+	rm -f "$tmp/src/cmd/nerdctl/helpers/testing_linux.go"
+	(cd "$tmp/src" && env GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+		go build -ldflags "-X $mod/pkg/version.Version=$v" -o "$tmp/nerdctl" ./cmd/nerdctl >&2) || return 1
+	rm -rf "$tmp/src"
 }

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The daemons users run today that Debian does not ship, for layer-tool's
-# tests: a real Docker 29 with its containerd image store, and containerd 2.
-# Both are built from source once per machine (scripts/build.sh) and run
-# with the runc built there. Source it (it sources scripts/lib.sh,
-# scripts/containerd.sh and scripts/build.sh); don't run it.
+# The daemons and tools users run today that Debian does not ship, for
+# layer-tool's tests: a real Docker 29 with its containerd image store,
+# containerd 2, and nerdctl. They are built from source once per machine
+# (scripts/build.sh); the daemons run with the runc built there. Source it
+# (it sources scripts/lib.sh, scripts/containerd.sh and scripts/build.sh);
+# don't run it.
 #
-#   lt_engines_build_start [dockerd]
-#                            start the builds of runc and containerd 2 (and
-#                            of dockerd 29) in the background (their own
+#   lt_engines_build_start WHAT...
+#                            start the builds in the background (their own
 #                            session; log in $LT_BUILD/build.log), after
-#                            installing what they need with apt
+#                            installing what they need with apt; WHAT is
+#                            containerd2 (runc and containerd 2), dockerd
+#                            (dockerd 29, which runs them) or nerdctl
 #   lt_engines_build_wait    wait for them; fails if one failed
 #   lt_engines_build_stop    stop the builds if still running
 #   lt_docker29_start        start (or reuse) a private dockerd 29 in
@@ -26,6 +28,9 @@
 #   lt_containerd2_base_image
 #                            the test images in its namespaces default and
 #                            moby, as lt_containerd_base_image does
+#   lt_nerdctl_setup         export LT_NERDCTL, the nerdctl built for the
+#                            private containerd (scripts/containerd.sh),
+#                            after checking that it runs
 #
 # Environment:
 #   LT_DOCKER29  state dir of Docker 29 (default /tmp/layer-tool-docker29)
@@ -69,32 +74,51 @@ _lt_engines_path() {
 lt_engines_build_start() {
 	local -
 	set -u -o pipefail
-	local dockerd=0
-	[[ "${1:-}" != dockerd ]] || dockerd=1
-	lt_build_deps || return 1
+	local w ctrd2=0 dockerd=0 nerdctl=0
+	for w in "$@"; do
+		case "$w" in
+		containerd2) ctrd2=1 ;;
+		dockerd) dockerd=1 ;;
+		nerdctl) nerdctl=1 ;;
+		*)
+			_lt_log "lt_engines_build_start: nothing called $w to build"
+			return 1
+			;;
+		esac
+	done
+	if ((ctrd2 || dockerd)); then
+		lt_build_deps || return 1
+	fi
 	mkdir -p "$LT_BUILD" || return 1
-	_lt_log "building (or finding in $LT_BUILD) runc, containerd 2$( ((dockerd)) && echo ' and dockerd 29') in the background (log: $LT_BUILD/build.log)"
-	# Own session: lt_engines_build_stop signals the whole group. The three
+	_lt_log "building (or finding in $LT_BUILD) $* in the background (log: $LT_BUILD/build.log)"
+	# Own session: lt_engines_build_stop signals the whole group. The
 	# builds share the Go caches; go handles concurrent use of them. The
 	# settings go along (the caller need not have exported them).
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	LT_BUILD="$LT_BUILD" LT_RUNC_VERSION="$LT_RUNC_VERSION" \
 		LT_CONTAINERD2_VERSION="$LT_CONTAINERD2_VERSION" \
 		LT_DOCKERD29_VERSION="$LT_DOCKERD29_VERSION" \
-		LT_DOCKERD29_REPORTS="$LT_DOCKERD29_REPORTS" setsid bash -c '
+		LT_DOCKERD29_REPORTS="$LT_DOCKERD29_REPORTS" \
+		LT_NERDCTL_VERSION="$LT_NERDCTL_VERSION" setsid bash -c '
 		source "$1"
 		pids=()
-		lt_build_runc & pids+=($!)
-		lt_build_containerd2 & pids+=($!)
 		if [[ "$2" == 1 ]]; then
+			lt_build_runc & pids+=($!)
+			lt_build_containerd2 & pids+=($!)
+		fi
+		if [[ "$3" == 1 ]]; then
 			lt_build_dockerd29 & pids+=($!)
+		fi
+		if [[ "$4" == 1 ]]; then
+			lt_build_nerdctl & pids+=($!)
 		fi
 		rc=0
 		for p in "${pids[@]}"; do
 			wait "$p" || rc=1
 		done
 		exit $rc
-	' lt-build "$_LT_ENGINES_DIR/build.sh" "$dockerd" </dev/null >>"$LT_BUILD/build.log" 2>&1 &
+	' lt-build "$_LT_ENGINES_DIR/build.sh" "$((ctrd2 || dockerd))" "$dockerd" "$nerdctl" \
+		</dev/null >>"$LT_BUILD/build.log" 2>&1 &
 	_LT_BUILD_PID=$!
 }
 
@@ -170,4 +194,19 @@ lt_containerd2_base_image() {
 		PATH="$(_lt_engines_path):$PATH" LT_CTRD="$LT_CTRD2" LT_CTRD_NS="$ns" \
 			lt_containerd_base_image || return 1
 	done
+}
+
+# lt_nerdctl_setup: nerdctl runs on the private containerd with its own data
+# root and CNI config dir in $LT_CTRD/nerdctl (pkg/cli's nerdctl command
+# gives those flags). `--net none` needs no CNI plugin: nerdctl makes an
+# empty network namespace then, and its OCI hook calls no plugin for it.
+lt_nerdctl_setup() {
+	local bin="$LT_BUILD/nerdctl-$LT_NERDCTL_VERSION/nerdctl"
+	"$bin" --version >/dev/null || {
+		_lt_log "no nerdctl at $bin (lt_build_nerdctl)"
+		return 1
+	}
+	mkdir -p "$(_lt_ctrd_state)/nerdctl" || return 1
+	export LT_NERDCTL="$bin"
+	_lt_log "$("$bin" --version), data root in $(_lt_ctrd_state)/nerdctl"
 }

@@ -28,15 +28,21 @@
 # containerd 1.6 (Debian's) serves them at CONTAINERD_ADDRESS.
 # LT_CONTAINERD2_TESTS=0 leaves it out.
 #
-# Docker 29, containerd 2 and the runc they need are not in Debian: they
-# are built from their Go modules (scripts/build.sh) once per machine, into
-# LT_BUILD (default /var/cache/layer-tool/build), a directory per version.
-# On a new machine that takes about 5 minutes on 2 cores, in the background
-# while the other daemons start; later runs find the binaries there.
+# A real nerdctl (LT_NERDCTL names it) makes containers and volumes in the
+# private containerd for the nerdctl tests, with its data root in
+# $LT_CTRD/nerdctl. LT_NERDCTL_TESTS=0 leaves it out (so does
+# LT_CONTAINERD_TESTS=0).
 #
-# Without LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0, the Go tests
-# (LAYER_TOOL_E2E=require) fail when DOCKER29_HOST or CONTAINERD2_ADDRESS
-# is missing or does not answer.
+# Docker 29, containerd 2, nerdctl and the runc they need are not in Debian:
+# they are built from their Go modules (scripts/build.sh) once per machine,
+# into LT_BUILD (default /var/cache/layer-tool/build), a directory per
+# version. On a new machine that takes about 5 minutes on 2 cores, in the
+# background while the other daemons start; later runs find the binaries
+# there.
+#
+# Without LT_DOCKER29_TESTS=0, LT_CONTAINERD2_TESTS=0 or LT_NERDCTL_TESTS=0,
+# the Go tests (LAYER_TOOL_E2E=require) fail when DOCKER29_HOST,
+# CONTAINERD2_ADDRESS or LT_NERDCTL is missing or does not answer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,8 +66,10 @@ LT_PODMAN_TESTS="${LT_PODMAN_TESTS:-1}"
 LT_CONTAINERD_TESTS="${LT_CONTAINERD_TESTS:-1}"
 LT_DOCKER29_TESTS="${LT_DOCKER29_TESTS:-1}"
 LT_CONTAINERD2_TESTS="${LT_CONTAINERD2_TESTS:-1}"
+# nerdctl needs the private containerd.
+LT_NERDCTL_TESTS="${LT_NERDCTL_TESTS:-$([[ "$LT_CONTAINERD_TESTS" == 0 ]] && echo 0 || echo 1)}"
 # The Go tests read these: without a 0, a missing daemon is a failure.
-export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS
+export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS LT_NERDCTL_TESTS
 LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -83,10 +91,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 # The builds first: they take longest, and run while apt installs and the
 # other daemons start.
-if [[ "$LT_DOCKER29_TESTS" != 0 ]]; then
-	lt_engines_build_start dockerd
-elif [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
-	lt_engines_build_start
+builds=()
+[[ "$LT_CONTAINERD2_TESTS" == 0 ]] || builds+=(containerd2)
+[[ "$LT_DOCKER29_TESTS" == 0 ]] || builds+=(containerd2 dockerd)
+[[ "$LT_NERDCTL_TESTS" == 0 ]] || builds+=(nerdctl)
+if ((${#builds[@]} > 0)); then
+	lt_engines_build_start "${builds[@]}"
 fi
 lt_install
 lt_daemon_start
@@ -111,8 +121,11 @@ if [[ "$LT_CONTAINERD_TESTS" != 0 ]]; then
 	export LT_CTRD
 fi
 
-if [[ "$LT_DOCKER29_TESTS" != 0 || "$LT_CONTAINERD2_TESTS" != 0 ]]; then
+if ((${#builds[@]} > 0)); then
 	lt_engines_build_wait
+fi
+if [[ "$LT_NERDCTL_TESTS" != 0 ]]; then
+	lt_nerdctl_setup
 fi
 if [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
 	lt_containerd2_start

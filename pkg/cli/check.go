@@ -194,7 +194,14 @@ func printReport(w io.Writer, rep *envelope.Report, format string) error {
 		fmt.Fprintf(w, "container: %s (%s), image %s (%s)\n", c.Name, short(c.ID), c.Image, short(c.ImageID))
 	}
 	if h := rep.Host; h != nil {
-		fmt.Fprintf(w, "host: %s/%s, kernel %s, docker %s, %s\n", h.OS, h.Arch, h.Kernel, h.DockerVersion, h.StorageDriver)
+		// DockerVersion is the version of the engine the envelope names
+		// (containerd's for a plain-containerd layer); envelopes from before
+		// host.engine are Docker's.
+		engine := h.Engine
+		if engine == "" {
+			engine = "docker"
+		}
+		fmt.Fprintf(w, "host: %s/%s, kernel %s, %s %s, %s\n", h.OS, h.Arch, h.Kernel, engine, h.DockerVersion, h.StorageDriver)
 	}
 	l := rep.Layer
 	fmt.Fprintf(w, "layer: %s, %d bytes, %d entries: %d files, %d dirs, %d symlinks, %d hardlinks, %d whiteouts, %d opaque dirs, %d devices, %d fifos, %d setuid/setgid, %d xattrs\n",

@@ -44,6 +44,11 @@ package cli_test
 //	interm CMD                      run sh -c CMD in a 120x10 tmux terminal;
 //	                                stdout is the last screen, stderr the
 //	                                screens before it (terminal_linux_test.go)
+//	nerdctl ARGS...                 the nerdctl that LT_NERDCTL names, on
+//	                                CONTAINERD_ADDRESS in namespace default,
+//	                                with the overlayfs snapshotter, cgroupfs
+//	                                and its data root and CNI config dir in
+//	                                LT_CTRD/nerdctl
 //
 // and the program "throttle BYTES_PER_SECOND", a slow pipe.
 //
@@ -60,14 +65,17 @@ package cli_test
 // containerd whose state dir is LT_CTRD (scripts/containerd.sh), with the
 // test images in namespaces default and moby; [docker29] when
 // DOCKER29_HOST names a real Docker 29 with the containerd image store
-// (scripts/engines.sh), which has the test images too.
+// (scripts/engines.sh), which has the test images too; [nerdctl] when
+// [containerd] holds and LT_NERDCTL names a nerdctl binary (built by
+// scripts/build.sh).
 //
 // TestScript runs every script with containerd 1.6 (Debian's) at
 // CONTAINERD_ADDRESS; TestScriptContainerd2 runs the scripts that use
 // containerd again with a containerd 2 (CONTAINERD2_ADDRESS, state dir
 // LT_CTRD2, its ctr first on PATH from LT_CONTAINERD2_BIN) in their place.
 // With LAYER_TOOL_E2E=require, Docker 29 and containerd 2 are required
-// unless LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0.
+// unless LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0, and nerdctl
+// unless LT_NERDCTL_TESTS=0.
 //
 // Every script gets $TESTDATA, the repository's testdata directory, and
 // $C, a prefix unique to the script (like "lt1a2b3c4d-"),
@@ -198,6 +206,7 @@ func scriptParams(over map[string]string) testscript.Params {
 			"ctr":          cmdCtr,
 			"fakedocker29": cmdFakedocker29,
 			"interm":       cmdInterm,
+			"nerdctl":      cmdNerdctl,
 		},
 	}
 }
@@ -220,11 +229,12 @@ func requireDaemon(t *testing.T) {
 	t.Skipf("no Docker daemon: %s; run scripts/test.sh", problem)
 }
 
-// optionalDaemons are the daemons scripts/test.sh builds from source, by
-// the variable that names each and the one that leaves it out.
+// optionalDaemons are the daemons and tools scripts/test.sh builds from
+// source, by the variable that names each and the one that leaves it out.
 var optionalDaemons = []struct{ addr, optOut string }{
 	{"DOCKER29_HOST", "LT_DOCKER29_TESTS"},
 	{"CONTAINERD2_ADDRESS", "LT_CONTAINERD2_TESTS"},
+	{"LT_NERDCTL", "LT_NERDCTL_TESTS"},
 }
 
 // daemonProblem says why the end-to-end tests cannot run, or "".
@@ -358,7 +368,7 @@ func docker(ctx context.Context, host string, args ...string) (string, error) {
 // (testscript starts from an almost empty one).
 var passEnv = []string{
 	"DOCKER_HOST", "DOCKER_HOST_VFS", "PODMAN_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
-	"DOCKER_API_VERSION", "HOME", "CONTAINERD_ADDRESS", "LT_CTRD", "DOCKER29_HOST",
+	"DOCKER_API_VERSION", "HOME", "CONTAINERD_ADDRESS", "LT_CTRD", "DOCKER29_HOST", "LT_NERDCTL",
 }
 
 // setupScript prepares a script's environment from the variables that
@@ -399,6 +409,13 @@ func setupScript(env *testscript.Env, getenv func(string) string) error {
 			}
 		}
 		if addr := getenv("CONTAINERD_ADDRESS"); addr != "" {
+			// nerdctl's first: its containers have random ids, its
+			// volumes and files live in its data root.
+			if bin := getenv("LT_NERDCTL"); bin != "" && getenv("LT_CTRD") != "" {
+				if err := nerdctlRemoveByPrefix(nerdctlArgs(bin, addr, getenv("LT_CTRD")), prefix); err != nil {
+					t.Log(err)
+				}
+			}
 			for _, ns := range ctrNamespaces {
 				if err := ctrRemoveByPrefix(addr, ns, prefix); err != nil {
 					t.Log(err)
@@ -475,6 +492,8 @@ func condition(cond string, getenv func(string) string) (bool, error) {
 		return getenv("CONTAINERD_ADDRESS") != "" && getenv("LT_CTRD") != "", nil
 	case "docker29":
 		return getenv("DOCKER29_HOST") != "", nil
+	case "nerdctl":
+		return getenv("CONTAINERD_ADDRESS") != "" && getenv("LT_CTRD") != "" && getenv("LT_NERDCTL") != "", nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
@@ -1038,6 +1057,77 @@ func ctrRemoveByPrefix(addr, ns, prefix string) error {
 			if _, err := ctr("images", "rm", name); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nerdctlArgs is the command line of the nerdctl bin on the containerd at
+// addr whose state dir is state, less the command: namespace default, the
+// overlayfs snapshotter (the only one the tool reads), cgroupfs (no systemd
+// here), and a data root and CNI config dir of its own under state, so that
+// nothing of a nerdctl of the host's is touched. runc's root is the shim's
+// default (/run/containerd/runc/default): nerdctl has no flag for it.
+func nerdctlArgs(bin, addr, state string) []string {
+	root := filepath.Join(state, "nerdctl")
+	return []string{bin, "--address", addr, "--namespace", "default", "--snapshotter", "overlayfs",
+		"--cgroup-manager", "cgroupfs", "--data-root", filepath.Join(root, "data"),
+		"--cni-netconfpath", filepath.Join(root, "cni")}
+}
+
+// cmdNerdctl: nerdctl ARGS...
+func cmdNerdctl(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: nerdctl ARGS...")
+	}
+	cmd := nerdctlArgs(ts.Getenv("LT_NERDCTL"), ts.Getenv("CONTAINERD_ADDRESS"), ts.Getenv("LT_CTRD"))
+	err := ts.Exec(cmd[0], append(cmd[1:], args...)...)
+	if err != nil && !neg {
+		ts.Fatalf("nerdctl %s: %v", strings.Join(args, " "), err)
+	}
+	if err == nil && neg {
+		ts.Fatalf("nerdctl %s: unexpected success", strings.Join(args, " "))
+	}
+}
+
+// nerdctlRemoveByPrefix removes, with nerdctl (cmd: nerdctlArgs), the
+// containers whose names start with prefix, with their anonymous volumes,
+// and the named volumes whose names do.
+func nerdctlRemoveByPrefix(cmd []string, prefix string) error {
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := exec.CommandContext(ctx, cmd[0], append(slices.Clone(cmd[1:]), args...)...)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		out, err := c.Output()
+		if err != nil {
+			return "", fmt.Errorf("nerdctl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		return string(out), nil
+	}
+	var errs []error
+	for _, kind := range [][]string{{"ps", "-a", "--format", "{{.Names}}"}, {"volume", "ls", "-q"}} {
+		out, err := run(kind...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var names []string
+		for _, n := range strings.Fields(out) {
+			if strings.HasPrefix(n, prefix) {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		rm := []string{"rm", "-f", "-v"}
+		if kind[0] == "volume" {
+			rm = []string{"volume", "rm", "-f"}
+		}
+		if _, err := run(append(rm, names...)...); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

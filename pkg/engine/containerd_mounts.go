@@ -101,7 +101,13 @@ func containerdMounts(rec *containersapi.Container) ([]Mount, error) {
 		}
 		seen[path.Clean(p.Destination)] = true
 		m := Mount{Type: p.Type, Name: p.Name, Source: p.Source, Destination: p.Destination, Driver: p.Driver, RW: p.RW}
-		if m.Type == MountVolume {
+		switch m.Type {
+		case MountTmpfs:
+			// nerdctl records a tmpfs's source as the word "tmpfs" (the
+			// runtime spec's), which is no path; Docker's API leaves it
+			// empty, and so does fromSpec.
+			m.Source = ""
+		case MountVolume:
 			if m.Driver == "" {
 				m.Driver = DriverLocal
 			}

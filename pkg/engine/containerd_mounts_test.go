@@ -79,12 +79,12 @@ func volumeSpec(name, dest string) specMount {
 func nerdctlFake(t *testing.T) *fakeContainerd {
 	// db: `nerdctl run --name db -v vol1:/named --mount
 	// type=bind,src=/tmp,dst=/app --tmpfs /scratch` of an image with
-	// VOLUME /data.
+	// VOLUME /data. nerdctl 2.2.2 records the tmpfs's source as "tmpfs".
 	db := nerdctlContainer(t, "db0", "db", false,
 		[]dockerMount{
 			volumePoint("vol1", "/named"),
 			{Type: MountBind, Source: "/tmp", Destination: "/app", RW: true},
-			{Type: MountTmpfs, Destination: "/scratch", RW: true},
+			{Type: MountTmpfs, Source: "tmpfs", Destination: "/scratch", RW: true},
 			volumePoint(anonID, "/data"),
 		},
 		[]string{anonID},
