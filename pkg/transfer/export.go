@@ -82,7 +82,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 	}
 	contents.Meta.Volumes = nil
 	for i, v := range src.Volumes {
-		tree := Tree{Dir: v.Dir, Opts: overlay.Options{Plain: true, Warn: src.Layer.Opts.Warn}}
+		tree := Tree{Dir: v.Dir, Opts: overlay.Options{Plain: true, Warn: warnAt(src.Layer.Opts.Warn, v.Meta.Destination)}}
 		vplan, err := measure(ctx, tree, prog)
 		if err != nil {
 			return "", fmt.Errorf("read volume at %s: %w", v.Meta.Destination, err)
@@ -202,4 +202,13 @@ func (r *countingRecorder) End(raw []byte) error {
 		return nil
 	}
 	return r.next.End(raw)
+}
+
+// warnAt is warn with the volume's destination before each message, so
+// that "skipping socket mysql.sock" says which volume.
+func warnAt(warn func(string), dest string) func(string) {
+	if warn == nil {
+		return nil
+	}
+	return func(msg string) { warn("volume at " + dest + ": " + msg) }
 }
