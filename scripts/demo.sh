@@ -32,10 +32,12 @@ step go build -o "$BIN/" ./cmd/...
 (cd "$ROOT" && go build -o "$BIN/" ./cmd/...)
 
 # A fresh container every time, so the layer content is always the same.
-docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
-script='mkdir -p /srv/www && echo hello > /srv/www/index.html && rm /etc/motd && rm -rf /usr/share/doc/base && mkdir /usr/share/doc/base && echo new > /usr/share/doc/base/README && ln -s /srv/www /www && chmod 4755 /srv/www/index.html'
-step docker run --network none --name "$CONTAINER" layer-tool-base sh -c "'$script'"
-docker run --network none --name "$CONTAINER" layer-tool-base sh -c "$script"
+COPY="$CONTAINER-copy"
+docker rm -f -v "$CONTAINER" "$COPY" >/dev/null 2>&1 || true
+docker volume rm -f "$CONTAINER-data" "$COPY-data" >/dev/null 2>&1 || true
+script='echo "rows: 3" > /data/db && mkdir -p /srv/www && echo hello > /srv/www/index.html && rm /etc/motd && rm -rf /usr/share/doc/base && mkdir /usr/share/doc/base && echo new > /usr/share/doc/base/README && ln -s /srv/www /www && chmod 4755 /srv/www/index.html'
+step docker run --network none --name "$CONTAINER" -v "$CONTAINER-data:/data" layer-tool-base sh -c "'$script'"
+docker run --network none --name "$CONTAINER" -v "$CONTAINER-data:/data" layer-tool-base sh -c "$script"
 
 # Keep going after a failing tool step so the whole demo output is visible,
 # but remember the failure for the exit status.
@@ -49,6 +51,15 @@ tar -tvf "$OUT/demo.layer" || status=$?
 
 step "$BIN/layer-check" "<" "$OUT/demo.layer"
 "$BIN/layer-check" <"$OUT/demo.layer" || status=$?
+
+# Import: a fresh container of the same image, with its own volume at
+# /data, gets the layer and the volume's data; then it runs with them.
+step docker create --network none --name "$COPY" -v "$COPY-data:/data" layer-tool-base sh -c "'cat /data/db /srv/www/index.html'"
+docker create --network none --name "$COPY" -v "$COPY-data:/data" layer-tool-base sh -c 'cat /data/db /srv/www/index.html' >/dev/null || status=$?
+step "$BIN/layer-import" "$COPY" "<" "$OUT/demo.layer"
+"$BIN/layer-import" "$COPY" <"$OUT/demo.layer" || status=$?
+step docker start -a "$COPY"
+docker start -a "$COPY" || status=$?
 
 step "$BIN/layer-tool" export "$CONTAINER" "$OUT/demo.layer.gz" --compress
 "$BIN/layer-tool" export "$CONTAINER" "$OUT/demo.layer.gz" --compress || status=$?

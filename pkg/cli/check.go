@@ -206,6 +206,13 @@ func printReport(w io.Writer, rep *envelope.Report, format string) error {
 	l := rep.Layer
 	fmt.Fprintf(w, "layer: %s, %d bytes, %d entries: %d files, %d dirs, %d symlinks, %d hardlinks, %d whiteouts, %d opaque dirs, %d devices, %d fifos, %d setuid/setgid, %d xattrs\n",
 		orDash(l.Digest), l.Size, l.Entries, l.Files, l.Dirs, l.Symlinks, l.Hardlinks, l.Whiteouts, l.Opaques, l.Devices, l.Fifos, l.Setuid, l.Xattrs)
+	for _, v := range rep.Volumes {
+		fmt.Fprintf(w, "volume %s (%s %s): %s, %d bytes, %d entries: %d files, %d dirs, %d symlinks, %d hardlinks, %d devices, %d fifos, %d setuid/setgid, %d xattrs\n",
+			v.Destination, v.Type, orDash(v.Name), orDash(v.Digest), v.Size, v.Entries, v.Files, v.Dirs, v.Symlinks, v.Hardlinks, v.Devices, v.Fifos, v.Setuid, v.Xattrs)
+	}
+	for _, o := range rep.Omitted {
+		fmt.Fprintf(w, "not carried: %s: %s\n", describeMount(o), o.Reason)
+	}
 	for _, c := range rep.Checks {
 		fmt.Fprintf(w, "%-4s  %-10s %s\n", strings.ToUpper(string(c.Status)), c.Name, c.Message)
 	}
