@@ -167,10 +167,12 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 // parse parses flags that may stand before, between or after positional
 // arguments (flag.Parse alone stops at the first positional one), then
-// fills unset flags from LAYER_TOOL_* variables. It returns the positional
+// fills unset flags from LAYER_TOOL_* variables, and those still unset from
+// the --config file (or LAYER_TOOL_CONFIG's). It returns the positional
 // arguments. "-h" prints usage to stdout and returns flag.ErrHelp.
 func parse(cmd *command, args []string, s Streams) ([]string, error) {
 	fs := cmd.fs
+	config := addConfigFlag(fs)
 	args = joinOptionalValues(fs, args)
 	var pos []string
 	for {
@@ -192,7 +194,8 @@ func parse(cmd *command, args []string, s Streams) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-	if err := ff.Parse(fs, nil, ff.WithEnvVarPrefix(envPrefix)); err != nil {
+	if err := ff.Parse(fs, nil, ff.WithEnvVarPrefix(envPrefix),
+		ff.WithConfigFileFlag(configFlag), ff.WithConfigFileParser(configParser(fs, config))); err != nil {
 		return nil, usagef("%v", err)
 	}
 	return pos, nil
