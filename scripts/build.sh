@@ -9,6 +9,8 @@
 #   lt_build_containerd2 $LT_BUILD/containerd-$LT_CONTAINERD2_VERSION/
 #                        {containerd,containerd-shim-runc-v2,ctr}
 #   lt_build_dockerd29   $LT_BUILD/dockerd-$LT_DOCKERD29_VERSION/dockerd
+#   lt_build_rclone      $LT_BUILD/rclone-$LT_RCLONE_VERSION/rclone (the S3
+#                        server of the pipeline tests: rclone serve s3)
 #   lt_build_deps        the Debian packages the builds need (libseccomp-dev
 #                        and pkg-config for runc's seccomp support, gcc)
 #
@@ -19,6 +21,7 @@
 #   LT_CONTAINERD2_VERSION   default v2.4.2
 #   LT_DOCKERD29_VERSION     moby's v2 module version, default v2.0.0-beta.24,
 #                            which is Docker 29.8.0 (LT_DOCKERD29_REPORTS)
+#   LT_RCLONE_VERSION        default v1.76.0
 #
 # Each build runs `go install` with GOBIN set to a temporary directory beside
 # its final one, which is renamed into place only when every binary is
@@ -40,6 +43,7 @@ LT_BUILD="${LT_BUILD:-/var/cache/layer-tool/build}"
 LT_RUNC_VERSION="${LT_RUNC_VERSION:-v1.5.3}"
 LT_CONTAINERD2_VERSION="${LT_CONTAINERD2_VERSION:-v2.4.2}"
 LT_DOCKERD29_VERSION="${LT_DOCKERD29_VERSION:-v2.0.0-beta.24}"
+LT_RCLONE_VERSION="${LT_RCLONE_VERSION:-v1.76.0}"
 # What that dockerd reports as its version; moby's releases/versions.yaml maps
 # module versions to Docker releases. Without it dockerd says
 # "library-import".
@@ -130,4 +134,11 @@ lt_build_dockerd29() {
 	_lt_go_install "$LT_BUILD/dockerd-$LT_DOCKERD29_VERSION" dockerd -- CGO_ENABLED=1 -- \
 		-ldflags "-X github.com/moby/moby/v2/dockerversion.Version=$LT_DOCKERD29_REPORTS" \
 		"github.com/moby/moby/v2/cmd/dockerd@$LT_DOCKERD29_VERSION"
+}
+
+# lt_build_rclone: an S3 API server (rclone serve s3) for the object storage
+# pipeline; Debian's rclone 1.60 has no serve s3. Pure Go, so no cgo.
+lt_build_rclone() {
+	_lt_go_install "$LT_BUILD/rclone-$LT_RCLONE_VERSION" rclone -- CGO_ENABLED=0 -- \
+		"github.com/rclone/rclone@$LT_RCLONE_VERSION"
 }

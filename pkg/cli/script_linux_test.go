@@ -41,6 +41,8 @@ package cli_test
 //	                                (docker29_linux_test.go)
 //	matchvar VAR FILE REGEXP        set VAR to REGEXP's first submatch (or
 //	                                whole match) in FILE (or stdout, stderr)
+//	sshserver, s3server             the servers of the pipeline scripts
+//	                                (pipeline_linux_test.go)
 //
 // OFFSET and SIZE are sums like "1536+10" or "${off}-2"; a term may be "N%"
 // of the file's size, and a negative result counts from the end of the file.
@@ -55,7 +57,8 @@ package cli_test
 // containerd whose state dir is LT_CTRD (scripts/containerd.sh), with the
 // test images in namespaces default and moby; [docker29] when
 // DOCKER29_HOST names a real Docker 29 with the containerd image store
-// (scripts/engines.sh), which has the test images too.
+// (scripts/engines.sh), which has the test images too; [tool:NAME] when a
+// pipeline script's tool is here (pipeline_linux_test.go).
 //
 // TestScript runs every script with containerd 1.6 (Debian's) at
 // CONTAINERD_ADDRESS; TestScriptContainerd2 runs the scripts that use
@@ -191,6 +194,8 @@ func scriptParams(over map[string]string) testscript.Params {
 			"matchvar":     cmdMatchvar,
 			"ctr":          cmdCtr,
 			"fakedocker29": cmdFakedocker29,
+			"sshserver":    cmdSshserver,
+			"s3server":     cmdS3server,
 		},
 	}
 }
@@ -468,6 +473,9 @@ func condition(cond string, getenv func(string) string) (bool, error) {
 		return getenv("CONTAINERD_ADDRESS") != "" && getenv("LT_CTRD") != "", nil
 	case "docker29":
 		return getenv("DOCKER29_HOST") != "", nil
+	}
+	if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+		return toolCondition(name, getenv)
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
