@@ -98,8 +98,8 @@ func TestConfigErrors(t *testing.T) {
 			cmd, _, _, _, _ := configCommand()
 			_, err := parse(cmd, []string{"--config", path, "web"}, Streams{})
 			var ue usageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("got %v, want a usage error", err)
+			if !errors.As(err, &ue) || !ue.settings {
+				t.Fatalf("got %v, want a usage error in the settings", err)
 			}
 			if !strings.Contains(err.Error(), path+tt.want) {
 				t.Errorf("got %q, want it to contain %q", err, path+tt.want)
@@ -128,5 +128,17 @@ func TestConfigOnEveryCommand(t *testing.T) {
 		if cmd.fs.Lookup(configFlag) == nil || !strings.Contains(out.String(), "--config FILE") {
 			t.Errorf("%s has no --config FILE", cmd.name)
 		}
+	}
+}
+
+// An error in the settings is one line, exit 2, without the usage text
+// that a mistake on the command line gets.
+func TestConfigErrorOneLine(t *testing.T) {
+	path := writeConfig(t, "compres zstd\n")
+	var out, errw strings.Builder
+	code := run(t.Context(), exportCommand("layer-export", false), []string{"--config", path, "web"}, Streams{Stdout: &out, Stderr: &errw})
+	want := "layer-export: " + path + ":1: unknown flag \"compres\"\n"
+	if code != exitUsage || errw.String() != want || out.Len() != 0 {
+		t.Errorf("exit %d, stderr %q, stdout %q; want exit %d, stderr %q", code, errw.String(), out.String(), exitUsage, want)
 	}
 }
