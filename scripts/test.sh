@@ -34,6 +34,14 @@
 # On a new machine that takes about 5 minutes on 2 cores, in the background
 # while the other daemons start; later runs find the binaries there.
 #
+# The pipeline tests (testdata/script/pipe_*.txtar) run the README's
+# pipelines through real consumers: Debian's openssh-server, awscli and
+# restic (installed here with apt; scripts/pipelines.sh) and an S3 API
+# server, rclone serve s3 (scripts/build.sh builds rclone once per machine
+# into LT_BUILD, beside the daemons above). Each script starts its own sshd
+# or S3 server on 127.0.0.1 and stops it. LT_PIPELINE_TESTS=0 leaves them
+# out; otherwise a missing tool fails them.
+#
 # Without LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0, the Go tests
 # (LAYER_TOOL_E2E=require) fail when DOCKER29_HOST or CONTAINERD2_ADDRESS
 # is missing or does not answer.
@@ -52,6 +60,8 @@ LT_DOCKER29="${LT_DOCKER29:-${LT_STATE}-docker29}"
 LT_CTRD2="${LT_CTRD2:-${LT_STATE}-containerd2}"
 # shellcheck source=scripts/engines.sh
 source "$ROOT/scripts/engines.sh"
+# shellcheck source=scripts/pipelines.sh
+source "$ROOT/scripts/pipelines.sh"
 
 echo "layer-tool: go test -count=1 ./... $* against a private dockerd in $LT_STATE (LAYER_TOOL_E2E=require)" >&2
 
@@ -60,8 +70,9 @@ LT_PODMAN_TESTS="${LT_PODMAN_TESTS:-1}"
 LT_CONTAINERD_TESTS="${LT_CONTAINERD_TESTS:-1}"
 LT_DOCKER29_TESTS="${LT_DOCKER29_TESTS:-1}"
 LT_CONTAINERD2_TESTS="${LT_CONTAINERD2_TESTS:-1}"
+LT_PIPELINE_TESTS="${LT_PIPELINE_TESTS:-1}"
 # The Go tests read these: without a 0, a missing daemon is a failure.
-export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS
+export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS LT_PIPELINE_TESTS
 LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -83,12 +94,22 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 # The builds first: they take longest, and run while apt installs and the
 # other daemons start.
+builds=()
 if [[ "$LT_DOCKER29_TESTS" != 0 ]]; then
-	lt_engines_build_start dockerd
+	builds+=(dockerd)
 elif [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
-	lt_engines_build_start
+	builds+=(engines)
+fi
+if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
+	builds+=(rclone)
+fi
+if ((${#builds[@]} > 0)); then
+	lt_engines_build_start "${builds[@]}"
 fi
 lt_install
+if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
+	lt_pipeline_install
+fi
 lt_daemon_start
 lt_base_image
 
@@ -111,8 +132,11 @@ if [[ "$LT_CONTAINERD_TESTS" != 0 ]]; then
 	export LT_CTRD
 fi
 
-if [[ "$LT_DOCKER29_TESTS" != 0 || "$LT_CONTAINERD2_TESTS" != 0 ]]; then
+if ((${#builds[@]} > 0)); then
 	lt_engines_build_wait
+fi
+if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
+	lt_pipeline_rclone
 fi
 if [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
 	lt_containerd2_start
