@@ -21,7 +21,8 @@ package cli_test
 //	                   over a local directory, with fixed keys; sets
 //	                   S3ENDPOINT and AWS_* for awscli (its own config
 //	                   file, path-style addressing, 5 MB multipart
-//	                   threshold and part size)
+//	                   threshold and part size), and puts Debian's aws
+//	                   (/usr/bin/aws) first on PATH
 
 import (
 	"fmt"
@@ -223,6 +224,12 @@ func cmdS3server(ts *testscript.TestScript, neg bool, args []string) {
 		"--config", ts.MkAbs(".rclone.conf"), "--cache-dir", ts.MkAbs(".rclone-cache"),
 		"--addr", "127.0.0.1:" + strconv.Itoa(port), "--auth-key", s3KeyID + "," + s3Secret, data},
 		[]string{"PATH=/usr/bin:/bin", "HOME=" + ts.Getenv("WORK")})
+	// Debian's awscli, which test.sh installs, ahead of any other aws on
+	// PATH (a pip or pyenv one).
+	bin := ts.MkAbs(".s3bin")
+	ts.Check(os.Mkdir(bin, 0o755))
+	ts.Check(os.Symlink("/usr/bin/aws", filepath.Join(bin, "aws")))
+	ts.Setenv("PATH", bin+string(os.PathListSeparator)+ts.Getenv("PATH"))
 	awsConfig := ts.MkAbs(".aws-config")
 	ts.Check(os.WriteFile(awsConfig, []byte(`[default]
 region = us-east-1
