@@ -18,7 +18,8 @@ package cli_test
 //	                   Sets SSHPORT, and SSHCONFIG, the client config for
 //	                   ssh -F (key, known host, batch mode)
 //	s3server           start rclone serve s3 (LT_RCLONE) on a free port
-//	                   over a local directory, with fixed keys; sets
+//	                   over a local directory, with fixed keys, logging
+//	                   each request to WORK/rclone.log; sets
 //	                   S3ENDPOINT and AWS_* for awscli (its own config
 //	                   file, path-style addressing, 5 MB multipart
 //	                   threshold and part size), and puts Debian's aws
@@ -220,7 +221,10 @@ func cmdS3server(ts *testscript.TestScript, neg bool, args []string) {
 	data := ts.MkAbs(".s3data")
 	ts.Check(os.Mkdir(data, 0o700))
 	port := freePort(ts)
-	startServer(ts, "rclone", port, []string{rclone, "serve", "s3",
+	// -vv: the log (WORK/rclone.log) names each part of a multipart
+	// upload, which the object's ETag here does not (rclone gives the
+	// whole file's MD5).
+	startServer(ts, "rclone", port, []string{rclone, "serve", "s3", "-vv",
 		"--config", ts.MkAbs(".rclone.conf"), "--cache-dir", ts.MkAbs(".rclone-cache"),
 		"--addr", "127.0.0.1:" + strconv.Itoa(port), "--auth-key", s3KeyID + "," + s3Secret, data},
 		[]string{"PATH=/usr/bin:/bin", "HOME=" + ts.Getenv("WORK")})
