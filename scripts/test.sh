@@ -40,7 +40,8 @@
 # server, rclone serve s3 (scripts/build.sh builds rclone once per machine
 # into LT_BUILD, beside the daemons above). Each script starts its own sshd
 # or S3 server on 127.0.0.1 and stops it. LT_PIPELINE_TESTS=0 leaves them
-# out; otherwise a missing tool fails them.
+# out (the cron one, which needs nothing more, still runs); otherwise a
+# missing tool fails them.
 #
 # Without LT_DOCKER29_TESTS=0 or LT_CONTAINERD2_TESTS=0, the Go tests
 # (LAYER_TOOL_E2E=require) fail when DOCKER29_HOST or CONTAINERD2_ADDRESS

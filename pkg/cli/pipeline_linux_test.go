@@ -7,7 +7,8 @@ package cli_test
 // the script that started them.
 //
 //	[tool:NAME]        condition: NAME (sshd, aws, restic, rclone) is
-//	                   here; false for all with LT_PIPELINE_TESTS=0; with
+//	                   here; false for all with LT_PIPELINE_TESTS=0 (the
+//	                   cron script needs no such tool and runs); with
 //	                   LAYER_TOOL_E2E=require a missing one fails the
 //	                   script instead
 //	sshserver          start Debian's sshd (/usr/sbin/sshd) on a free
@@ -63,7 +64,7 @@ func toolCondition(name string, getenv func(string) string) (bool, error) {
 	for _, b := range bins {
 		if _, err := toolPath(b, getenv); err != nil {
 			if getenv("LAYER_TOOL_E2E") == "require" {
-				return false, fmt.Errorf("LAYER_TOOL_E2E=require, but %s: %v (scripts/test.sh installs it; LT_PIPELINE_TESTS=0 leaves the pipeline tests out)", name, err)
+				return false, fmt.Errorf("LAYER_TOOL_E2E=require, but %s: %v (scripts/test.sh installs or builds it; LT_PIPELINE_TESTS=0 leaves the pipeline tests out)", name, err)
 			}
 			return false, nil
 		}
