@@ -10,6 +10,8 @@
 #                        {containerd,containerd-shim-runc-v2,ctr}
 #   lt_build_dockerd29   $LT_BUILD/dockerd-$LT_DOCKERD29_VERSION/dockerd
 #   lt_build_nerdctl     $LT_BUILD/nerdctl-$LT_NERDCTL_VERSION/nerdctl
+#   lt_build_rclone      $LT_BUILD/rclone-$LT_RCLONE_VERSION/rclone (the S3
+#                        server of the pipeline tests: rclone serve s3)
 #   lt_build_deps        the Debian packages the builds need (libseccomp-dev
 #                        and pkg-config for runc's seccomp support, gcc)
 #
@@ -21,6 +23,7 @@
 #   LT_DOCKERD29_VERSION     moby's v2 module version, default v2.0.0-beta.24,
 #                            which is Docker 29.8.0 (LT_DOCKERD29_REPORTS)
 #   LT_NERDCTL_VERSION       default v2.2.2
+#   LT_RCLONE_VERSION        default v1.76.0
 #
 # Each build runs `go install` with GOBIN set to a temporary directory beside
 # its final one, which is renamed into place only when every binary is
@@ -43,6 +46,7 @@ LT_RUNC_VERSION="${LT_RUNC_VERSION:-v1.5.3}"
 LT_CONTAINERD2_VERSION="${LT_CONTAINERD2_VERSION:-v2.4.2}"
 LT_DOCKERD29_VERSION="${LT_DOCKERD29_VERSION:-v2.0.0-beta.24}"
 LT_NERDCTL_VERSION="${LT_NERDCTL_VERSION:-v2.2.2}"
+LT_RCLONE_VERSION="${LT_RCLONE_VERSION:-v1.76.0}"
 # What that dockerd reports as its version; moby's releases/versions.yaml maps
 # module versions to Docker releases. Without it dockerd says
 # "library-import".
@@ -191,4 +195,11 @@ _lt_nerdctl_build_into() {
 	(cd "$tmp/src" && env GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
 		go build -ldflags "-X $mod/pkg/version.Version=$v" -o "$tmp/nerdctl" ./cmd/nerdctl >&2) || return 1
 	rm -rf "$tmp/src"
+}
+
+# lt_build_rclone: an S3 API server (rclone serve s3) for the object storage
+# pipeline; Debian's rclone 1.60 has no serve s3. Pure Go, so no cgo.
+lt_build_rclone() {
+	_lt_go_install "$LT_BUILD/rclone-$LT_RCLONE_VERSION" rclone -- CGO_ENABLED=0 -- \
+		"github.com/rclone/rclone@$LT_RCLONE_VERSION"
 }

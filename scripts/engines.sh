@@ -6,12 +6,13 @@
 # (it sources scripts/lib.sh, scripts/containerd.sh and scripts/build.sh);
 # don't run it.
 #
-#   lt_engines_build_start WHAT...
-#                            start the builds in the background (their own
+#   lt_engines_build_start [engines] [dockerd] [nerdctl] [rclone]
+#                            start builds in the background (their own
 #                            session; log in $LT_BUILD/build.log), after
-#                            installing what they need with apt; WHAT is
-#                            containerd2 (runc and containerd 2), dockerd
-#                            (dockerd 29, which runs them) or nerdctl
+#                            installing what they need with apt: engines
+#                            (the default) is runc and containerd 2,
+#                            dockerd adds dockerd 29, nerdctl is nerdctl,
+#                            rclone is the S3 server of the pipeline tests
 #   lt_engines_build_wait    wait for them; fails if one failed
 #   lt_engines_build_stop    stop the builds if still running
 #   lt_docker29_start        start (or reuse) a private dockerd 29 in
@@ -74,23 +75,31 @@ _lt_engines_path() {
 lt_engines_build_start() {
 	local -
 	set -u -o pipefail
-	local w ctrd2=0 dockerd=0 nerdctl=0
-	for w in "$@"; do
-		case "$w" in
-		containerd2) ctrd2=1 ;;
-		dockerd) dockerd=1 ;;
-		nerdctl) nerdctl=1 ;;
+	local what w
+	local -a builds=()
+	(($# > 0)) || set -- engines
+	for what in "$@"; do
+		case "$what" in
+		engines) builds+=(runc containerd2) ;;
+		dockerd) builds+=(runc containerd2 dockerd29) ;;
+		nerdctl) builds+=(nerdctl) ;;
+		rclone) builds+=(rclone) ;;
 		*)
-			_lt_log "lt_engines_build_start: nothing called $w to build"
+			_lt_log "lt_engines_build_start: unknown build $what"
 			return 1
 			;;
 		esac
 	done
-	if ((ctrd2 || dockerd)); then
-		lt_build_deps || return 1
-	fi
+	# Each once, in a stable order.
+	mapfile -t builds < <(printf '%s\n' "${builds[@]}" | sort -u)
+	# Only runc links C (libseccomp).
+	for w in "${builds[@]}"; do
+		if [[ "$w" == runc ]]; then
+			lt_build_deps || return 1
+		fi
+	done
 	mkdir -p "$LT_BUILD" || return 1
-	_lt_log "building (or finding in $LT_BUILD) $* in the background (log: $LT_BUILD/build.log)"
+	_lt_log "building (or finding in $LT_BUILD) ${builds[*]} in the background (log: $LT_BUILD/build.log)"
 	# Own session: lt_engines_build_stop signals the whole group. The
 	# builds share the Go caches; go handles concurrent use of them. The
 	# settings go along (the caller need not have exported them).
@@ -99,26 +108,19 @@ lt_engines_build_start() {
 		LT_CONTAINERD2_VERSION="$LT_CONTAINERD2_VERSION" \
 		LT_DOCKERD29_VERSION="$LT_DOCKERD29_VERSION" \
 		LT_DOCKERD29_REPORTS="$LT_DOCKERD29_REPORTS" \
-		LT_NERDCTL_VERSION="$LT_NERDCTL_VERSION" setsid bash -c '
+		LT_NERDCTL_VERSION="$LT_NERDCTL_VERSION" LT_RCLONE_VERSION="$LT_RCLONE_VERSION" setsid bash -c '
 		source "$1"
+		shift
 		pids=()
-		if [[ "$2" == 1 ]]; then
-			lt_build_runc & pids+=($!)
-			lt_build_containerd2 & pids+=($!)
-		fi
-		if [[ "$3" == 1 ]]; then
-			lt_build_dockerd29 & pids+=($!)
-		fi
-		if [[ "$4" == 1 ]]; then
-			lt_build_nerdctl & pids+=($!)
-		fi
+		for b in "$@"; do
+			"lt_build_$b" & pids+=($!)
+		done
 		rc=0
 		for p in "${pids[@]}"; do
 			wait "$p" || rc=1
 		done
 		exit $rc
-	' lt-build "$_LT_ENGINES_DIR/build.sh" "$((ctrd2 || dockerd))" "$dockerd" "$nerdctl" \
-		</dev/null >>"$LT_BUILD/build.log" 2>&1 &
+	' lt-build "$_LT_ENGINES_DIR/build.sh" "${builds[@]}" </dev/null >>"$LT_BUILD/build.log" 2>&1 &
 	_LT_BUILD_PID=$!
 }
 

@@ -33,12 +33,21 @@
 # $LT_CTRD/nerdctl. LT_NERDCTL_TESTS=0 leaves it out (so does
 # LT_CONTAINERD_TESTS=0).
 #
-# Docker 29, containerd 2, nerdctl and the runc they need are not in Debian:
-# they are built from their Go modules (scripts/build.sh) once per machine,
-# into LT_BUILD (default /var/cache/layer-tool/build), a directory per
-# version. On a new machine that takes about 5 minutes on 2 cores, in the
-# background while the other daemons start; later runs find the binaries
-# there.
+# Docker 29, containerd 2, nerdctl, rclone and the runc they need are not
+# in Debian (or too old there): they are built from their Go modules
+# (scripts/build.sh) once per machine, into LT_BUILD (default
+# /var/cache/layer-tool/build), a directory per version. On a new machine
+# that takes about 5 minutes on 2 cores, in the background while the other
+# daemons start; later runs find the binaries there.
+#
+# The pipeline tests (testdata/script/pipe_*.txtar) run the README's
+# pipelines through real consumers: Debian's openssh-server, awscli and
+# restic (installed here with apt; scripts/pipelines.sh) and an S3 API
+# server, rclone serve s3 (scripts/build.sh builds rclone once per machine
+# into LT_BUILD, beside the daemons above). Each script starts its own sshd
+# or S3 server on 127.0.0.1 and stops it. LT_PIPELINE_TESTS=0 leaves them
+# out (the cron one, which needs nothing more, still runs); otherwise a
+# missing tool fails them.
 #
 # Without LT_DOCKER29_TESTS=0, LT_CONTAINERD2_TESTS=0 or LT_NERDCTL_TESTS=0,
 # the Go tests (LAYER_TOOL_E2E=require) fail when DOCKER29_HOST,
@@ -58,6 +67,8 @@ LT_DOCKER29="${LT_DOCKER29:-${LT_STATE}-docker29}"
 LT_CTRD2="${LT_CTRD2:-${LT_STATE}-containerd2}"
 # shellcheck source=scripts/engines.sh
 source "$ROOT/scripts/engines.sh"
+# shellcheck source=scripts/pipelines.sh
+source "$ROOT/scripts/pipelines.sh"
 
 echo "layer-tool: go test -count=1 ./... $* against a private dockerd in $LT_STATE (LAYER_TOOL_E2E=require)" >&2
 
@@ -68,8 +79,9 @@ LT_DOCKER29_TESTS="${LT_DOCKER29_TESTS:-1}"
 LT_CONTAINERD2_TESTS="${LT_CONTAINERD2_TESTS:-1}"
 # nerdctl needs the private containerd.
 LT_NERDCTL_TESTS="${LT_NERDCTL_TESTS:-$([[ "$LT_CONTAINERD_TESTS" == 0 ]] && echo 0 || echo 1)}"
+LT_PIPELINE_TESTS="${LT_PIPELINE_TESTS:-1}"
 # The Go tests read these: without a 0, a missing daemon is a failure.
-export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS LT_NERDCTL_TESTS
+export LT_DOCKER29_TESTS LT_CONTAINERD2_TESTS LT_NERDCTL_TESTS LT_PIPELINE_TESTS
 LT_VFS_STATE="${LT_VFS_STATE:-${LT_STATE}-vfs}"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -92,13 +104,24 @@ trap 'exit 143' TERM
 # The builds first: they take longest, and run while apt installs and the
 # other daemons start.
 builds=()
-[[ "$LT_CONTAINERD2_TESTS" == 0 ]] || builds+=(containerd2)
-[[ "$LT_DOCKER29_TESTS" == 0 ]] || builds+=(containerd2 dockerd)
-[[ "$LT_NERDCTL_TESTS" == 0 ]] || builds+=(nerdctl)
+if [[ "$LT_DOCKER29_TESTS" != 0 ]]; then
+	builds+=(dockerd)
+elif [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
+	builds+=(engines)
+fi
+if [[ "$LT_NERDCTL_TESTS" != 0 ]]; then
+	builds+=(nerdctl)
+fi
+if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
+	builds+=(rclone)
+fi
 if ((${#builds[@]} > 0)); then
 	lt_engines_build_start "${builds[@]}"
 fi
 lt_install
+if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
+	lt_pipeline_install
+fi
 lt_daemon_start
 lt_base_image
 
@@ -126,6 +149,9 @@ if ((${#builds[@]} > 0)); then
 fi
 if [[ "$LT_NERDCTL_TESTS" != 0 ]]; then
 	lt_nerdctl_setup
+fi
+if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
+	lt_pipeline_rclone
 fi
 if [[ "$LT_CONTAINERD2_TESTS" != 0 ]]; then
 	lt_containerd2_start

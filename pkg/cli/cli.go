@@ -130,12 +130,18 @@ func Version() string {
 }
 
 // usageError marks errors in how a command was called.
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	// settings: the error is in a LAYER_TOOL_* variable or the config
+	// file, not on the command line, so the usage text would not help
+	// (and would fill a cron job's mail): one line is printed.
+	settings bool
+}
 
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Sprintf(format, args...)}
+	return usageError{msg: fmt.Sprintf(format, args...)}
 }
 
 // run executes cmd and maps its error to an exit code, printing it once.
@@ -147,6 +153,9 @@ func run(ctx context.Context, cmd *command, args []string, s Streams) int {
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.As(err, &ue) && ue.settings:
+		fmt.Fprintf(s.Stderr, "%s: %s\n", cmd.name, oneLine(err.Error()))
+		return exitUsage
 	case errors.As(err, &ue):
 		fmt.Fprintf(s.Stderr, "%s: %v\n%s", cmd.name, err, cmd.usage())
 		return exitUsage
@@ -167,10 +176,12 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 // parse parses flags that may stand before, between or after positional
 // arguments (flag.Parse alone stops at the first positional one), then
-// fills unset flags from LAYER_TOOL_* variables. It returns the positional
+// fills unset flags from LAYER_TOOL_* variables, and those still unset from
+// the --config file (or LAYER_TOOL_CONFIG's). It returns the positional
 // arguments. "-h" prints usage to stdout and returns flag.ErrHelp.
 func parse(cmd *command, args []string, s Streams) ([]string, error) {
 	fs := cmd.fs
+	config := addConfigFlag(fs)
 	args = joinOptionalValues(fs, args)
 	var pos []string
 	for {
@@ -192,8 +203,9 @@ func parse(cmd *command, args []string, s Streams) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-	if err := ff.Parse(fs, nil, ff.WithEnvVarPrefix(envPrefix)); err != nil {
-		return nil, usagef("%v", err)
+	if err := ff.Parse(fs, nil, ff.WithEnvVarPrefix(envPrefix),
+		ff.WithConfigFileFlag(configFlag), ff.WithConfigFileParser(configParser(fs, config))); err != nil {
+		return nil, usageError{msg: err.Error(), settings: true}
 	}
 	return pos, nil
 }

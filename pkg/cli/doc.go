@@ -12,7 +12,9 @@
 //
 // Every command takes its flags before or after its arguments; each flag can
 // also come from an environment variable LAYER_TOOL_NAME (for --skip-image,
-// LAYER_TOOL_SKIP_IMAGE). stdout carries only data (an envelope or a
+// LAYER_TOOL_SKIP_IMAGE), and from a config file named by --config or
+// LAYER_TOOL_CONFIG (config.go; ff's plain format, "flag value" a line),
+// in that order of precedence after the command line. stdout carries only data (an envelope or a
 // report); diagnostics go to stderr as one line "COMMAND: ...". Exit codes:
 // 0 success (and -h), 1 failure (for layer-check: the envelope is invalid;
 // its report is still printed), 2 usage error, 130 interrupted.

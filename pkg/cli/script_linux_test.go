@@ -49,6 +49,8 @@ package cli_test
 //	                                with the overlayfs snapshotter, cgroupfs
 //	                                and its data root and CNI config dir in
 //	                                LT_CTRD/nerdctl
+//	sshserver, s3server             the servers of the pipeline scripts
+//	                                (pipeline_linux_test.go)
 //
 // and the program "throttle BYTES_PER_SECOND", a slow pipe.
 //
@@ -67,7 +69,8 @@ package cli_test
 // DOCKER29_HOST names a real Docker 29 with the containerd image store
 // (scripts/engines.sh), which has the test images too; [nerdctl] when
 // [containerd] holds and LT_NERDCTL names a nerdctl binary (built by
-// scripts/build.sh).
+// scripts/build.sh); [tool:NAME] when a pipeline script's tool is
+// here (pipeline_linux_test.go).
 //
 // TestScript runs every script with containerd 1.6 (Debian's) at
 // CONTAINERD_ADDRESS; TestScriptContainerd2 runs the scripts that use
@@ -207,6 +210,8 @@ func scriptParams(over map[string]string) testscript.Params {
 			"fakedocker29": cmdFakedocker29,
 			"interm":       cmdInterm,
 			"nerdctl":      cmdNerdctl,
+			"sshserver":    cmdSshserver,
+			"s3server":     cmdS3server,
 		},
 	}
 }
@@ -494,6 +499,9 @@ func condition(cond string, getenv func(string) string) (bool, error) {
 		return getenv("DOCKER29_HOST") != "", nil
 	case "nerdctl":
 		return getenv("CONTAINERD_ADDRESS") != "" && getenv("LT_CTRD") != "" && getenv("LT_NERDCTL") != "", nil
+	}
+	if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+		return toolCondition(name, getenv)
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
