@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -171,8 +172,10 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 	}
 	upper, pausedAt, unpause, err := readableLayer(ctx, eng, c, job, s)
 	defer func() {
-		if uerr := unpause(); err == nil {
-			err = uerr
+		// An export that failed must still say that the container may
+		// be left frozen.
+		if uerr := unpause(); uerr != nil {
+			err = errors.Join(err, uerr)
 		}
 	}()
 	if err != nil {
@@ -267,7 +270,10 @@ func readableLayer(ctx context.Context, eng engine.Engine, c *engine.Container, 
 			// ctx may be cancelled; the daemon must still be told.
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			uerr = eng.Unpause(uctx, c)
+			if uerr = eng.Unpause(uctx, c); uerr != nil {
+				uerr = fmt.Errorf("unpause %s (it may still be paused: docker unpause %s): %w", c.Name, c.Name, uerr)
+				return
+			}
 			fmt.Fprintf(s.Stderr, "%s: %s was paused for %s\n", job.prog, c.Name, time.Since(at).Round(time.Millisecond))
 		})
 	}
