@@ -19,10 +19,12 @@
 //     "producer", "container": {id, name, image, imageId, imageLayers,
 //     created, storageDriver, store?, namespace?, pausedAt?}, "host":
 //     {engine?, os, arch, kernel, dockerVersion, apiVersion, storageDriver},
-//     "layer": {size, entries}}. "created" is RFC 3339 and honours
+//     "layer": {size, entries, skipped?}}. "created" is RFC 3339 and honours
 //     SOURCE_DATE_EPOCH; "imageLayers" are the image's rootfs diffIDs;
 //     "layer.size" is the byte size of layer.tar and "layer.entries" its
-//     number of entries. Fields marked ? may be absent. "store" says where
+//     number of entries; "layer.skipped" (from this version on) names the
+//     entries of the upper dir that the tar cannot hold (sockets), at most
+//     256, the last saying how many more if there were. Fields marked ? may be absent. "store" says where
 //     the layer was kept: "graphdriver" (the engine's storage driver:
 //     Docker's classic store, Podman) or "containerd" (a containerd
 //     snapshot: Docker 29's containerd image store, nerdctl, ctr), with the
@@ -68,7 +70,7 @@
 //  1. envelope.json as in v1, with "format": "layer-tool.envelope/v2" and
 //     two more fields:
 //     "volumes": [{type, name?, anonymous, source?, destination, driver?,
-//     rw, labels?, tar, tarSplit, size, entries}], the trees carried after
+//     rw, labels?, tar, tarSplit, size, entries, skipped?}], the trees carried after
 //     the layer, in member order. "type" is "volume" (a volume the engine
 //     keeps as a plain directory) or "bind" (a directory bind mount,
 //     exported with --binds; "source" is its host path at the source).

@@ -66,9 +66,11 @@ type Volume struct {
 	// "volumes/N.tar-split.json.gz".
 	Tar      string `json:"tar"`
 	TarSplit string `json:"tarSplit"`
-	// Size and Entries are those of its tar, as for the layer.
-	Size    int64 `json:"size"`
-	Entries int64 `json:"entries"`
+	// Size and Entries are those of its tar, as for the layer, and
+	// Skipped what it does not hold.
+	Size    int64    `json:"size"`
+	Entries int64    `json:"entries"`
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // Omitted is a mount of the container that an envelope does not carry.
@@ -140,4 +142,12 @@ type Host struct {
 type Layer struct {
 	Size    int64 `json:"size"`
 	Entries int64 `json:"entries"`
+	// Skipped names the entries of the tree that its tar does not hold
+	// (sockets: a tar cannot), at most MaxSkipped of them; absent when
+	// there are none.
+	Skipped []string `json:"skipped,omitempty"`
 }
+
+// MaxSkipped bounds how many skipped entries envelope.json names for a
+// tree; past it, the last name says how many more there were.
+const MaxSkipped = 256

@@ -36,6 +36,9 @@ type Options struct {
 	UserXattr bool
 	// Warn, if set, is told about entries that are skipped (sockets).
 	Warn func(msg string)
+	// Skipped, if set, is told the name of each entry that is skipped,
+	// so that an envelope can record what it does not hold.
+	Skipped func(name string)
 	// Record, if set, is told the raw bytes of the tar as Write or
 	// Measure produce it.
 	Record Recorder

@@ -125,6 +125,9 @@ func (w *walker) one(abs, dir, name string) error {
 		if w.opts.Warn != nil {
 			w.opts.Warn(fmt.Sprintf("skipping socket %s: a tar cannot hold one", hdr.Name))
 		}
+		if w.opts.Skipped != nil {
+			w.opts.Skipped(hdr.Name)
+		}
 		return nil
 	}
 	opaque, err := w.xattrs(abs, hdr)

@@ -65,12 +65,13 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 	if prog != nil {
 		prog.Phase("measuring")
 	}
-	plan, err := measure(ctx, src.Layer, prog)
+	var skipped skips
+	plan, err := measure(ctx, src.Layer, prog, &skipped)
 	if err != nil {
 		return "", fmt.Errorf("read layer of %s: %w", src.Meta.Container.Name, err)
 	}
 	meta := src.Meta
-	meta.Layer = envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries}
+	meta.Layer = envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries, Skipped: skipped.names()}
 	contents := envelope.Contents{
 		Meta:      meta,
 		Container: src.Container,
@@ -83,13 +84,14 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 	contents.Meta.Volumes = nil
 	for i, v := range src.Volumes {
 		tree := Tree{Dir: v.Dir, Opts: overlay.Options{Plain: true, Warn: warnAt(src.Layer.Opts.Warn, v.Meta.Destination)}}
-		vplan, err := measure(ctx, tree, prog)
+		var vskipped skips
+		vplan, err := measure(ctx, tree, prog, &vskipped)
 		if err != nil {
 			return "", fmt.Errorf("read volume at %s: %w", v.Meta.Destination, err)
 		}
 		vm := v.Meta
 		vm.Tar, vm.TarSplit = envelope.VolumeTar(i), envelope.VolumeTarSplit(i)
-		vm.Size, vm.Entries = vplan.Size, vplan.Stats.Entries
+		vm.Size, vm.Entries, vm.Skipped = vplan.Size, vplan.Stats.Entries, vskipped.names()
 		contents.Meta.Volumes = append(contents.Meta.Volumes, vm)
 		contents.Volumes = append(contents.Volumes, newTreeLayer(tree, vplan, prog))
 	}
@@ -111,8 +113,9 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 
 // measure is the measuring pass over tree, counting its entries for prog
 // (if set).
-func measure(ctx context.Context, tree Tree, prog envelope.Progress) (overlay.Plan, error) {
+func measure(ctx context.Context, tree Tree, prog envelope.Progress, skipped *skips) (overlay.Plan, error) {
 	opts := tree.Opts
+	opts.Skipped = skipped.add
 	count := tally.New(prog)
 	if count != nil {
 		opts.Record = &countingRecorder{count: count}
@@ -211,4 +214,26 @@ func warnAt(warn func(string), dest string) func(string) {
 		return nil
 	}
 	return func(msg string) { warn("volume at " + dest + ": " + msg) }
+}
+
+// skips collects the entries a measuring pass skipped, for envelope.json:
+// nothing an export cannot carry goes unrecorded.
+type skips struct {
+	list []string
+	more int
+}
+
+func (s *skips) add(name string) {
+	if len(s.list) < envelope.MaxSkipped-1 {
+		s.list = append(s.list, name)
+		return
+	}
+	s.more++
+}
+
+func (s *skips) names() []string {
+	if s.more > 0 {
+		return append(s.list, fmt.Sprintf("... and %d more", s.more))
+	}
+	return s.list
 }
