@@ -206,6 +206,9 @@ func printReport(w io.Writer, rep *envelope.Report, format string) error {
 	l := rep.Layer
 	fmt.Fprintf(w, "layer: %s, %d bytes, %d entries: %d files, %d dirs, %d symlinks, %d hardlinks, %d whiteouts, %d opaque dirs, %d devices, %d fifos, %d setuid/setgid, %d xattrs\n",
 		orDash(l.Digest), l.Size, l.Entries, l.Files, l.Dirs, l.Symlinks, l.Hardlinks, l.Whiteouts, l.Opaques, l.Devices, l.Fifos, l.Setuid, l.Xattrs)
+	if l.Canonical != nil && !*l.Canonical {
+		fmt.Fprintf(w, "layer form: not canonical (%s); imports as any valid layer, a re-export gives another digest\n", l.NotCanonical)
+	}
 	for _, v := range rep.Volumes {
 		fmt.Fprintf(w, "volume %s (%s %s): %s, %d bytes, %d entries: %d files, %d dirs, %d symlinks, %d hardlinks, %d devices, %d fifos, %d setuid/setgid, %d xattrs\n",
 			v.Destination, v.Type, orDash(v.Name), orDash(v.Digest), v.Size, v.Entries, v.Files, v.Dirs, v.Symlinks, v.Hardlinks, v.Devices, v.Fifos, v.Setuid, v.Xattrs)

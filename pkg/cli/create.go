@@ -98,7 +98,7 @@ func importCreate(ctx context.Context, prog, name string, f importFlags, s Strea
 		return t, nil
 	}
 	opts := transfer.ImportOptions{
-		Opts: overlay.Options{UserXattr: host.UserXattr},
+		Opts: overlay.Options{UserXattr: host.UserXattr, Warn: warnTo(prog, s)},
 		Gate: func(ctx context.Context, m *envelope.Meta) error {
 			if name == "" {
 				name = strings.TrimPrefix(m.Container.Name, "/")

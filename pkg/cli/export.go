@@ -202,7 +202,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 		Info:      host.Info,
 		Layer: transfer.Tree{Dir: upper, Opts: overlay.Options{
 			UserXattr: host.UserXattr || c.UserXattr,
-			Warn:      func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", job.prog, msg) },
+			Warn:      warnTo(job.prog, s),
 		}},
 	}
 	for _, v := range mounts.carried {

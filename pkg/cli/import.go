@@ -207,7 +207,7 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	var vols volumeTargets
 	defer vols.close()
 	opts := transfer.ImportOptions{
-		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr},
+		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr, Warn: warnTo(prog, s)},
 		Gate: func(ctx context.Context, m *envelope.Meta) error {
 			return gateImport(ctx, eng, c, host, *f.skip, m)
 		},
@@ -387,4 +387,10 @@ func openGroup(prog string, c *engine.Container, upper string, dirs []string, s 
 		fmt.Fprintf(s.Stderr, "%s: %s\n", prog, msg)
 	}
 	return g, nil
+}
+
+// warnTo prints warnings on stderr: an export's entries it cannot carry,
+// an import's entries it skips.
+func warnTo(prog string, s Streams) func(string) {
+	return func(msg string) { fmt.Fprintf(s.Stderr, "%s: warning: %s\n", prog, msg) }
 }

@@ -44,11 +44,14 @@
 //     NEventsListener, Containers*, Images), so that an envelope is
 //     reproducible.
 //  4. layer.tar: the container's upper directory as an OCI image layer,
-//     uncompressed, so its sha256 is the layer's diffID. Its exact form is
-//     described in package overlay.
+//     uncompressed, so its sha256 is the layer's diffID. layer-export
+//     writes the canonical form package overlay describes; a reader takes
+//     any valid OCI layer (overlay.Validator has the rules), and after the
+//     tar's end only zeros (record padding).
 //  5. layer.tar-split.json.gz: tar-split metadata (github.com/vbatts/tar-split)
 //     of layer.tar, recorded while it was written; with the layer's files it
-//     reassembles layer.tar byte for byte.
+//     reassembles layer.tar byte for byte. Verify checks it against
+//     layer.tar; Extract does not read it (an import restores a tree).
 //  6. SHA256SUMS: "HEX  NAME" lines, in `sha256sum -c` format, over members
 //     1 to 5 in that order. Always last.
 //

@@ -2,16 +2,12 @@ package envelope
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"strings"
-
-	"github.com/vbatts/tar-split/tar/storage"
 )
 
 // Handler is told about an envelope as it streams past Extract.
@@ -20,8 +16,9 @@ type Handler interface {
 	// refuse an envelope before touching anything.
 	Meta(ctx context.Context, m *Meta) error
 	// Tree gets each tree's tar in turn, the layer's first, then each
-	// volume's; it must read r to the end of the tar.
-	Tree(ctx context.Context, t TreeRef, r io.Reader) error
+	// volume's; it must read r to the end of the tar, and returns the
+	// number of the tar's entries (every header archive/tar returns).
+	Tree(ctx context.Context, t TreeRef, r io.Reader) (entries int64, err error)
 }
 
 // ContainerHandler is a Handler that also gets container.json, after
@@ -44,25 +41,6 @@ type TreeRef struct {
 // has a root entry and no overlay whiteouts, rather than the layer.
 func (t TreeRef) Plain() bool { return t.Volume != nil }
 
-// Stager is a Handler that writes each tree's files where they can be
-// read back. Extract then reassembles each tar as it streams: tar-split
-// metadata recorded from the incoming stream (never the envelope's copy)
-// with each file's contents read back from where Tree wrote it, which
-// must give the tar's exact sha256.
-type Stager interface {
-	Handler
-	// Stages tells whether Tree writes the files of tree; one it does not
-	// (a volume an import leaves out) is only read and checked.
-	Stages(tree int) bool
-	// Staged opens the regular file name of tree as Tree wrote it.
-	// Extract calls it for each file with contents, in tar order, as
-	// tar-split meets it; it waits until Tree has written the file.
-	Staged(tree int, name string) (io.ReadCloser, error)
-}
-
-// ErrReassembly: the files as written do not reassemble the tar.
-var ErrReassembly = errors.New("tar-split reassembly of the written files differs from the tar")
-
 // Extracted is what Extract learnt of an envelope that passed.
 type Extracted struct {
 	Meta        *Meta
@@ -79,14 +57,6 @@ type TreeExtracted struct {
 	Digest string
 	// Entries is the number of the tar's entries.
 	Entries int64
-	// Reassembled is "sha256:HEX" of the tar as reassembled from the
-	// staged files, when the handler is a Stager.
-	Reassembled string
-	// Headers is the sha256 of the tar's bytes but its file contents
-	// (tar-split's segments, in order), when the handler is a Stager:
-	// what overlay.Plan.Headers gives for a tree that would write the
-	// same tar.
-	Headers [sha256.Size]byte
 }
 
 // Extract reads an envelope strictly, in one pass: every member in order,
@@ -102,10 +72,7 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 	}
 	ex := &Extracted{Meta: w.meta, Compression: w.compression, LayerDigest: "sha256:" + w.digests[MemberLayer]}
 	for _, t := range w.trees {
-		ex.Trees = append(ex.Trees, TreeExtracted{
-			Digest: "sha256:" + w.digests[t.ref.Member], Entries: t.entries,
-			Reassembled: t.reassembled, Headers: t.headers,
-		})
+		ex.Trees = append(ex.Trees, TreeExtracted{Digest: "sha256:" + w.digests[t.ref.Member], Entries: t.entries})
 	}
 	return ex, nil
 }
@@ -194,46 +161,6 @@ func checkVolumes(m *Meta) error {
 // cleanAbs tells whether p is an absolute, clean path other than "/".
 func cleanAbs(p string) bool {
 	return len(p) > 1 && path.IsAbs(p) && path.Clean(p) == p
-}
-
-// reassembler is a tar-split Packer that, instead of storing entries,
-// writes what they describe into a sha256: raw segments as they are, files
-// as read back from the staging area. The sum must be layer.tar's: that is
-// the whole check (tar-split's own assembler also compares each file's
-// crc64, an early warning the final sha256 makes redundant).
-type reassembler struct {
-	h      hash.Hash
-	hdrs   hash.Hash // the segments alone
-	staged func(name string) (io.ReadCloser, error)
-	buf    []byte
-	pos    int
-}
-
-func (re *reassembler) AddEntry(e storage.Entry) (int, error) {
-	re.pos++
-	switch e.Type {
-	case storage.SegmentType:
-		re.h.Write(e.Payload)
-		re.hdrs.Write(e.Payload)
-	case storage.FileType:
-		if e.Size == 0 {
-			break
-		}
-		name := e.GetName()
-		rc, err := re.staged(name)
-		if err != nil {
-			return 0, fmt.Errorf("reassemble %q: %w", name, err)
-		}
-		defer rc.Close()
-		n, err := io.CopyBuffer(re.h, io.LimitReader(rc, e.Size+1), re.buf)
-		if err != nil {
-			return 0, fmt.Errorf("reassemble %q: %w", name, err)
-		}
-		if n != e.Size {
-			return 0, fmt.Errorf("reassemble %q: %d bytes as written, want %d: %w", name, n, e.Size, ErrReassembly)
-		}
-	}
-	return re.pos - 1, nil
 }
 
 // compareSums checks SHA256SUMS against the digests computed while reading:

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -81,6 +83,17 @@ func FuzzVerify(f *testing.F) {
 		if rep.Valid && exErr != nil {
 			t.Fatalf("Verify says valid, Extract says %v", exErr)
 		}
+		// What an import refuses for the layer's content, check fails
+		// with the same words.
+		if content := errors.Is(exErr, overlay.ErrBadEntry) || errors.Is(exErr, overlay.ErrOrder) || errors.Is(exErr, overlay.ErrUnsafePath); content {
+			found := false
+			for _, c := range rep.Checks {
+				found = found || c.Status == Fail && c.Message == message(exErr)
+			}
+			if !found {
+				t.Fatalf("Extract refuses the content (%v), the report does not say so: %+v", exErr, rep.Checks)
+			}
+		}
 	})
 }
 
@@ -89,19 +102,19 @@ type validatingHandler struct{}
 
 func (validatingHandler) Meta(context.Context, *Meta) error { return nil }
 
-func (validatingHandler) Tree(_ context.Context, _ TreeRef, r io.Reader) error {
+func (validatingHandler) Tree(_ context.Context, t TreeRef, r io.Reader) (int64, error) {
 	tr := tar.NewReader(r)
-	var v overlay.Validator
+	v := overlay.Validator{Plain: t.Plain()}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return nil
+			return v.Count(), nil
 		}
 		if err != nil {
-			return err
+			return v.Count(), fmt.Errorf("layer entry %d: %w", v.Count()+1, err)
 		}
-		if err := v.Entry(hdr); err != nil {
-			return err
+		if _, err := v.Entry(hdr); err != nil {
+			return v.Count(), fmt.Errorf("layer entry %d: %w", v.Count(), err)
 		}
 	}
 }

@@ -24,9 +24,12 @@ import (
 type splitDigest struct {
 	h   hash.Hash
 	pos int
+	// headers hashes the raw segments alone: every byte of the tar but
+	// file contents.
+	headers hash.Hash
 }
 
-func newSplitDigest() *splitDigest { return &splitDigest{h: sha256.New()} }
+func newSplitDigest() *splitDigest { return &splitDigest{h: sha256.New(), headers: sha256.New()} }
 
 // AddEntry implements storage.Packer.
 func (d *splitDigest) AddEntry(e storage.Entry) (int, error) {
@@ -41,6 +44,7 @@ func (d *splitDigest) AddEntry(e storage.Entry) (int, error) {
 	switch e.Type {
 	case storage.SegmentType:
 		write(e.Payload)
+		d.headers.Write(e.Payload)
 	case storage.FileType:
 		write(e.GetNameBytes())
 		binary.BigEndian.PutUint64(n[:], uint64(e.Size))

@@ -36,6 +36,25 @@ type LayerReport struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
 	overlay.Stats
+	// Canonical tells whether the tar is, byte for byte, the one
+	// layer-export writes for the tree it makes (information: any valid
+	// layer imports); NotCanonical says why not. Absent when the tar
+	// could not be read to its end.
+	Canonical    *bool  `json:"canonical,omitempty"`
+	NotCanonical string `json:"notCanonical,omitempty"`
+}
+
+// canonical fills in Canonical from what the checker found and the
+// tar's own header bytes as tar-split read them.
+func (lr *LayerReport) canonical(tc *treeCheck, raw [32]byte) {
+	ok := tc.canonical && tc.encoded && tc.headers == raw
+	lr.Canonical = &ok
+	switch {
+	case !tc.canonical:
+		lr.NotCanonical = tc.why
+	case !ok:
+		lr.NotCanonical = "header bytes differ from layer-export's (header format, PAX records, owner names or padding)"
+	}
 }
 
 // VolumeReport sums up a volume's tar.
@@ -137,8 +156,8 @@ func (e *sourceError) Unwrap() error { return e.err }
 // checker is Verify's handler: it reads each tree's tar as an import
 // would, validating every header, and counts what it holds.
 type checker struct {
-	// stats are per tree: the layer's first, then each volume's.
-	stats []overlay.Stats
+	// trees are the layer's (0) and each volume's findings.
+	trees []*treeCheck
 	// notable lists setuid/setgid files and device nodes: legal in a
 	// layer, but what an operator wants to know about before importing.
 	notable []string
@@ -165,48 +184,75 @@ func (c *checker) Container(_ context.Context, raw []byte) error {
 	return nil
 }
 
-func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) error {
-	for len(c.stats) <= t.Index {
-		c.stats = append(c.stats, overlay.Stats{})
+// Tree validates a tree's tar by the rules Apply follows, entry by entry
+// (the same Validator decides), counts what it holds, and re-encodes each
+// entry as layer-export would write it, to tell whether the tar is
+// canonical.
+func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) (int64, error) {
+	for len(c.trees) <= t.Index {
+		c.trees = append(c.trees, &treeCheck{})
 	}
-	st := &c.stats[t.Index]
+	tc := c.trees[t.Index]
 	count := tally.New(c.progress)
 	defer count.Flush()
 	tr := tar.NewReader(tally.Reader(r, count))
-	val := overlay.Validator{Plain: t.Plain()}
+	val := &tc.val
+	val.Plain = t.Plain()
+	enc := overlay.NewCanonicalHeaders()
+	defer func() {
+		tc.canonical, tc.why = val.Canonical()
+		tc.headers, tc.encoded = enc.Sum()
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return val.Count(), err
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return val.Count(), nil
 		}
 		if err != nil {
 			if errors.Is(err, ErrStructure) {
-				return err
+				return val.Count(), err
 			}
-			return fmt.Errorf("entry %d unreadable: %w", val.Count()+1, err)
+			return val.Count(), fmt.Errorf("layer entry %d: %w", val.Count()+1, err)
 		}
-		if err := val.Entry(hdr); err != nil {
+		act, err := val.Entry(hdr)
+		if err != nil {
 			// Stop here: a refused entry's contents are not to be read
 			// (a sparse one would expand holes without end).
-			return fmt.Errorf("entry %d: %w", val.Count(), err)
+			return val.Count(), fmt.Errorf("layer entry %d: %w", val.Count(), err)
+		}
+		if act.Op != overlay.OpSkip {
+			enc.Add(hdr)
 		}
 		if t.Plain() {
-			st.AddPlain(hdr)
+			tc.stats.AddPlain(hdr)
 		} else {
-			st.Add(hdr)
+			tc.stats.Add(hdr)
 		}
 		c.note(t, hdr)
 		count.Entries(1)
-		if _, err := io.Copy(io.Discard, tr); err != nil {
+		if n, err := io.Copy(io.Discard, tr); err != nil {
 			if errors.Is(err, ErrStructure) {
-				return err
+				return val.Count(), err
 			}
-			return fmt.Errorf("entry %q: contents unreadable: %w", hdr.Name, err)
+			return val.Count(), fmt.Errorf("layer entry %q: contents end at byte %d of %d: %w", hdr.Name, n, hdr.Size, err)
 		}
 	}
+}
+
+// treeCheck is what the checker learnt of one tree.
+type treeCheck struct {
+	val   overlay.Validator
+	stats overlay.Stats
+	// canonical and why are the Validator's verdict on the entries;
+	// headers is the sha256 of their canonical encoding, encoded false if
+	// it could not be made.
+	canonical bool
+	why       string
+	headers   [32]byte
+	encoded   bool
 }
 
 // message is a fault as a report shows it: the check's name already says
@@ -223,8 +269,11 @@ func (c *checker) report(w *walk) *Report {
 	}
 	for i, t := range w.trees {
 		lr := LayerReport{Size: t.size}
-		if i < len(c.stats) {
-			lr.Stats = c.stats[i]
+		if i < len(c.trees) {
+			lr.Stats = c.trees[i].stats
+			if t.done {
+				lr.canonical(c.trees[i], t.rawHeaders)
+			}
 		}
 		if d, ok := w.digests[t.ref.Member]; ok {
 			lr.Digest = "sha256:" + d
@@ -341,7 +390,7 @@ func (w *walk) splitSummary() string {
 
 // layerSummary is the layer check's message when it passes.
 func (w *walk) layerSummary(rep *Report) string {
-	msg := fmt.Sprintf("%d entries readable, names safe, canonical order, no duplicates", rep.Layer.Entries)
+	msg := fmt.Sprintf("%d entries readable, names safe, every entry applicable", rep.Layer.Entries)
 	if len(rep.Volumes) > 0 {
 		var n int64
 		for _, v := range rep.Volumes {

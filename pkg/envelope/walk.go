@@ -3,7 +3,6 @@ package envelope
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/vbatts/tar-split/tar/asm"
-	"github.com/vbatts/tar-split/tar/storage"
 )
 
 // mode is what a walk does with a fault.
@@ -80,12 +78,12 @@ type treeRead struct {
 	// the tar-split records below are whole.
 	done    bool
 	entries int64
-	// What tar-split recorded of the tar as it went past: with a Stager,
-	// the tar reassembled from the staged files; otherwise a digest to
-	// compare with the envelope's own tar-split metadata.
-	reassembled string
-	headers     [sha256.Size]byte
-	localSplit  []byte
+	// localSplit is the digest of what tar-split recorded of the tar as
+	// it went past (collect mode), to compare with the envelope's own
+	// tar-split metadata; rawHeaders the sha256 of every byte of the tar
+	// but file contents, which tells whether the tar is canonical.
+	localSplit []byte
+	rawHeaders [sha256.Size]byte
 	// envSplit is the digest of the tree's tar-split member's entries,
 	// and splitEntries their number: read in collect mode only, since an
 	// import records its own metadata from the tar and never uses the
@@ -308,27 +306,25 @@ func readCapped(m *Member, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// tree hands a tree's tar to the handler while tar-split records the same
-// bytes in its own goroutine: into a reassembly from the staged files for
-// a Stager, into a digest otherwise. Memory stays constant either way.
+// tree hands a tree's tar to the handler. A strict walk (an import)
+// hands it the member as it is; a collecting one (a check) has tar-split
+// record the same bytes in its own goroutine, into a digest to compare
+// with the envelope's tar-split member. Memory stays constant either way.
 func (w *walk) tree(ctx context.Context, m *Member, t *treeRead) (stop bool) {
-	var rec storage.Packer
-	var re *reassembler
-	var split *splitDigest
-	if st, ok := w.h.(Stager); ok && st.Stages(t.ref.Index) {
-		staged := func(name string) (io.ReadCloser, error) { return st.Staged(t.ref.Index, name) }
-		re = &reassembler{h: sha256.New(), hdrs: sha256.New(), staged: staged, buf: make([]byte, 1<<20)}
-		rec = re
-	} else {
-		split = newSplitDigest()
-		rec = split
+	if w.mode == strict {
+		n, err := w.h.Tree(ctx, t.ref, m)
+		if err == nil {
+			err = zerosToEnd(m)
+		}
+		if err != nil {
+			return w.treeFault(t, err)
+		}
+		t.done, t.entries = true, n
+		return false
 	}
-	count := &entryCounter{Packer: rec}
-	// The crc64s of tar-split's records only matter where they are
-	// compared with the envelope's metadata: a reassembly is checked by
-	// its sha256 against the tar's.
-	putter := newBoundedPutter(m.Size, re == nil && w.mode == collect)
-	tee, done, err := asm.NewInputTarStreamWithDone(m, count, putter)
+	split := newSplitDigest()
+	putter := newBoundedPutter(m.Size, true)
+	tee, done, err := asm.NewInputTarStreamWithDone(m, split, putter)
 	if err != nil {
 		return w.fault(CheckStructure, err)
 	}
@@ -341,12 +337,13 @@ func (w *walk) tree(ctx context.Context, m *Member, t *treeRead) (stop bool) {
 			<-done
 		}
 	}()
-	if err := w.h.Tree(ctx, t.ref, tee); err != nil {
+	n, err := w.h.Tree(ctx, t.ref, tee)
+	if err != nil {
 		return w.treeFault(t, err)
 	}
 	// The handler stops at the tar's end; tar-split wants the padding too.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return w.treeFault(t, fmt.Errorf("after the last entry: %w", err))
+	if err := zerosToEnd(tee); err != nil {
+		return w.treeFault(t, err)
 	}
 	// tar-split's goroutine is done with its last entry only now.
 	tee.Close()
@@ -355,14 +352,33 @@ func (w *walk) tree(ctx context.Context, m *Member, t *treeRead) (stop bool) {
 	if err != nil {
 		return w.treeFault(t, err)
 	}
-	t.done, t.entries = true, count.n
-	if re != nil {
-		t.reassembled = "sha256:" + hex.EncodeToString(re.h.Sum(nil))
-		re.hdrs.Sum(t.headers[:0])
-	} else {
-		t.localSplit = split.sum()
-	}
+	t.done, t.entries = true, n
+	t.localSplit = split.sum()
+	split.headers.Sum(t.rawHeaders[:0])
 	return false
+}
+
+// zerosToEnd reads what follows a tar's end in its member: padding, as
+// GNU tar pads to its record size, and nothing else. Data there would be
+// part of the digest but of no tree.
+func zerosToEnd(r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	var off int64
+	for {
+		n, err := r.Read(buf)
+		for i, b := range buf[:n] {
+			if b != 0 {
+				return fmt.Errorf("%w: data after the end of the tar (byte %d after its end blocks is %#x)", ErrStructure, off+int64(i), b)
+			}
+		}
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("after the last entry: %w", err)
+		}
+	}
 }
 
 // treeFault notes a fault met while reading a tree's tar, naming the
@@ -400,11 +416,6 @@ func (w *walk) finish() {
 				return
 			}
 		}
-		if digest := "sha256:" + w.digests[t.ref.Member]; t.reassembled != "" && t.reassembled != digest {
-			if w.fault(CheckLayer, fmt.Errorf("%s: reassembled %s, read %s: %w", t.ref.Member, t.reassembled, digest, ErrReassembly)) {
-				return
-			}
-		}
 		if t.envSplit != nil && w.faults[CheckLayer] == nil && !slices.Equal(t.localSplit, t.envSplit) {
 			w.fault(CheckTarSplit, fmt.Errorf("%s does not describe %s as read (%d entries)", splitOf(t.ref.Member), t.ref.Member, t.splitEntries))
 		}
@@ -422,17 +433,3 @@ func (w *walk) memberNames() []string {
 
 // splitOf names the tar-split member of a tree's tar member.
 func splitOf(tarMember string) string { return tarMember + "-split.json.gz" }
-
-// entryCounter counts the tar entries tar-split meets: one file record
-// for each header archive/tar returns, whatever its type.
-type entryCounter struct {
-	storage.Packer
-	n int64
-}
-
-func (c *entryCounter) AddEntry(e storage.Entry) (int, error) {
-	if e.Type == storage.FileType {
-		c.n++
-	}
-	return c.Packer.AddEntry(e)
-}

@@ -3,7 +3,6 @@ package overlay_test
 import (
 	"context"
 	"io"
-	"os"
 
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 )
@@ -15,9 +14,6 @@ import (
 var (
 	_ func(context.Context, string, io.Reader, overlay.Options) (overlay.Stats, error) = overlay.Apply
 
-	_ func(string) (*overlay.Root, error)                 = overlay.OpenRoot
-	_ func(*overlay.Root, string) (*os.File, error)       = (*overlay.Root).Open
-	_ func(*overlay.Root) error                           = (*overlay.Root).Close
 	_ func(string) (*overlay.Target, error)               = overlay.OpenTarget
 	_ func(*overlay.Target) error                         = (*overlay.Target).Close
 	_ func(*overlay.Target) (string, error)               = (*overlay.Target).Stage

@@ -7,29 +7,47 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// Apply extracts a canonical layer tar, read from r, into the empty
-// directory dir, turning it back into an overlay upper directory: ".wh.NAME"
-// becomes a character device 0:0 named NAME, and "DIR/.wh..wh..opq" the
-// opaque attribute of DIR.
+// Apply extracts a layer tar, read from r, into the empty directory dir,
+// turning it into an overlay upper directory: ".wh.NAME" becomes a
+// character device 0:0 named NAME, and "DIR/.wh..wh..opq" the opaque
+// attribute of DIR. Any valid OCI layer is taken, in any order: a
+// [Validator] decides what each entry does (see there for the rules), and
+// Apply does it.
 //
-// Every entry is checked by a [Validator] before anything is written, so an
-// entry's parent is always a directory this call created. Files are made
-// with *at calls relative to that directory's descriptor, under a single
-// validated name component, with O_NOFOLLOW and O_EXCL: nothing the layer
-// says can make Apply write outside dir or through a symlink (the layer's
-// own symlinks are never followed; CVE-2018-15664 and the containerd
-// breakout tests are the model). Hard links are resolved beneath dir with
+// Every entry is checked before anything is written. Files are made with
+// *at calls relative to their directory's descriptor, under a single
+// validated name component, with O_NOFOLLOW and O_EXCL; a directory made
+// earlier is entered again by name, one component at a time, with
+// O_NOFOLLOW|O_DIRECTORY: nothing the layer says can make Apply write
+// outside dir or through a symlink (the layer's own symlinks are never
+// followed; CVE-2018-15664 and the containerd breakout tests are the
+// model). Hard links are resolved beneath dir with
 // openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS).
 //
+// Apply proves what it wrote as it goes: each node, once its contents and
+// metadata are set, is read back through its descriptor (type, mode and
+// special bits, owner, mtime, size, device numbers, link target, every
+// xattr and its value; a hard link's inode is its target's), and a
+// directory once its last entry is written; a difference fails the whole
+// Apply with [ErrMismatch], naming the entry and the field. At the end the
+// names in dir are counted: exactly those the layer makes, nothing else.
+// File contents are the bytes read from r, whose digest the caller checks.
+//
+// What the kernel adds by itself is taken away: a directory's default ACL
+// is set only after its entries are made (as tar does with directory
+// metadata), and an ACL a new node inherits anyway (from a directory made
+// earlier and entered again) is removed before its mode is set. Owners
+// and modes are set explicitly on every node, so neither a setgid parent
+// nor the umask leaves a trace.
+//
 // Apply sets the metadata of dir itself (owner, mode, mtime) from nothing:
-// the layer has no root entry, and the caller decides.
+// a layer's root entry, if it has one, is skipped, and the caller decides.
 //
 // With opts.Plain the tar is a plain tree's (a volume's) and is applied as
 // it is: ".wh.NAME" is a file of that name, a character device 0:0 a
@@ -43,11 +61,15 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 	}
 	a := &applier{root: root, opts: opts, buf: make([]byte, copyBuffer)}
 	a.v.Plain = opts.Plain
-	a.stack = []*openDir{{fd: root}}
+	a.stack = []*openDir{{fd: root, inherits: hasDefaultACL(root), reopened: true}}
 	defer func() {
 		if cerr := a.closeAll(err == nil); err == nil {
 			err = cerr
 		}
+		if err == nil {
+			err = a.count()
+		}
+		unix.Close(root)
 	}()
 	tr := tar.NewReader(r)
 	for {
@@ -64,11 +86,15 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 		if opts.MaxEntries != 0 && a.v.Count() >= max(opts.MaxEntries, 0) {
 			return st, fmt.Errorf("layer entry %d: more than the %d entries declared: %w", a.v.Count()+1, max(opts.MaxEntries, 0), ErrLimit)
 		}
-		if err := a.v.Entry(hdr); err != nil {
+		act, err := a.v.Entry(hdr)
+		if err != nil {
 			return st, fmt.Errorf("layer entry %d: %w", a.v.Count(), err)
 		}
-		if err := a.entry(hdr, tr); err != nil {
+		if err := a.entry(act, hdr, tr); err != nil {
 			return st, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
+		}
+		if act.Note != "" && opts.Warn != nil {
+			opts.Warn(fmt.Sprintf("layer entry %d %q skipped: %s", a.v.Count(), hdr.Name, act.Note))
 		}
 		st.add(hdr, opts.Plain)
 		if opts.Applied != nil {
@@ -77,13 +103,26 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 	}
 }
 
-// openDir is a directory created by Apply whose entries may still come.
+// openDir is a directory on the path of the entry being written.
 type openDir struct {
-	comps    []string
+	path     string // "" for the root
 	fd       int
 	parentFd int
 	name     string
-	hdr      *tar.Header
+	// hdr is the directory's entry while its metadata is pending (a
+	// directory made or merged by this Apply and not yet left). Leaving
+	// it sets mode, default ACL and mtime, and proves them.
+	hdr *tar.Header
+	// defaultACL is the directory's default ACL, set when it is left.
+	defaultACL string
+	opaque     bool
+	// reopened: a directory finished earlier and entered again; leaving
+	// it puts back the mtime it had (mtime) when it was entered.
+	reopened bool
+	mtime    unix.Timespec
+	// inherits: the directory has a default ACL now, which new nodes
+	// inherit.
+	inherits bool
 }
 
 type applier struct {
@@ -97,56 +136,59 @@ type applier struct {
 	rootHdr *tar.Header
 }
 
-// entry writes one validated entry.
-func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
-	if a.opts.Plain && hdr.Name == rootName {
-		// The Validator lets it through only as the first entry.
+// entry does what the Validator decided for one entry.
+func (a *applier) entry(act Action, hdr *tar.Header, r io.Reader) error {
+	if act.Op == OpRoot {
 		return a.rootEntry(hdr)
 	}
-	comps := strings.Split(strings.TrimSuffix(hdr.Name, "/"), "/")
-	parent, base := comps[:len(comps)-1], comps[len(comps)-1]
-	for !equal(a.stack[len(a.stack)-1].comps, parent) {
-		if len(a.stack) == 1 {
-			// The Validator guarantees the parent is open; this is a bug.
-			return fmt.Errorf("parent directory not open: %w", ErrOrder)
-		}
-		if err := a.pop(); err != nil {
+	for _, p := range act.Implied {
+		if err := a.implied(p, hdr); err != nil {
 			return err
 		}
 	}
-	pfd := a.stack[len(a.stack)-1].fd
-	mode := uint32(hdr.Mode & 07777)
-	switch classify(hdr, a.opts.Plain) {
-	case KindOpaque:
-		return setXattr(pfd, "", a.opaqueAttr(), []byte("y"))
-	case KindWhiteout:
-		base = strings.TrimPrefix(base, WhiteoutPrefix)
-		if err := unix.Mknodat(pfd, base, unix.S_IFCHR|mode, 0); err != nil {
-			return fmt.Errorf("make whiteout: %w", err)
-		}
-		return a.meta(pfd, base, hdr, false)
-	case KindDir:
-		if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
-			return fmt.Errorf("make dir: %w", err)
-		}
-		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	switch act.Op {
+	case OpSkip:
+		return nil
+	case OpOpaque:
+		d, err := a.enter(act.Path)
 		if err != nil {
-			return fmt.Errorf("open dir: %w", err)
+			return err
 		}
-		a.stack = append(a.stack, &openDir{comps: comps, fd: fd, parentFd: pfd, name: base, hdr: hdr})
-		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-			return fmt.Errorf("chown: %w", err)
+		return a.setOpaque(d)
+	case OpMerge:
+		d, err := a.enter(act.Path)
+		if err != nil {
+			return err
 		}
-		return a.xattrs(fd, "", hdr)
+		return a.merge(d, hdr, act.Opaque)
+	}
+	parent, base := parentOf(act.Path), act.Path[strings.LastIndexByte(act.Path, '/')+1:]
+	d, err := a.enter(parent)
+	if err != nil {
+		return err
+	}
+	pfd := d.fd
+	if act.Replace {
+		if err := unix.Unlinkat(pfd, base, 0); err != nil {
+			return fmt.Errorf("replace the earlier entry: %w", err)
+		}
+	}
+	mode := uint32(hdr.Mode & 07777)
+	switch act.Kind {
+	case KindDir:
+		return a.dir(d, act.Path, base, hdr, act.Opaque)
 	case KindFile:
-		return a.file(pfd, base, hdr, r)
+		return a.file(d, base, hdr, r)
+	case KindHardlink:
+		return a.link(pfd, base, hdr)
 	case KindSymlink:
 		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
 			return fmt.Errorf("make symlink: %w", err)
 		}
-		return a.meta(pfd, base, hdr, true)
-	case KindHardlink:
-		return a.link(pfd, base, hdr)
+	case KindWhiteout:
+		if err := unix.Mknodat(pfd, base, unix.S_IFCHR|mode, 0); err != nil {
+			return fmt.Errorf("make whiteout: %w", err)
+		}
 	case KindDevice, KindFifo:
 		kind := uint32(unix.S_IFIFO)
 		switch hdr.Typeflag {
@@ -159,20 +201,171 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		if err := unix.Mknodat(pfd, base, kind|mode, int(dev)); err != nil {
 			return fmt.Errorf("make node: %w", err)
 		}
-		return a.meta(pfd, base, hdr, false)
+	default:
+		return fmt.Errorf("type %q: %w", hdr.Typeflag, ErrBadEntry)
 	}
-	return fmt.Errorf("type %q: %w", hdr.Typeflag, ErrBadEntry)
+	if err := a.meta(d, base, hdr, act.Kind); err != nil {
+		return err
+	}
+	return landed(-1, pfd, base, hdr, act.Kind, "")
 }
 
-// file writes a regular file and its metadata through one descriptor.
-func (a *applier) file(pfd int, base string, hdr *tar.Header, r io.Reader) error {
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+// enter makes the directory p the innermost open one: it leaves the open
+// directories that do not hold p, and enters the rest of p's components
+// one by one, never following a symlink. A directory entered again keeps
+// the mtime it had.
+func (a *applier) enter(p string) (*openDir, error) {
+	for {
+		top := a.stack[len(a.stack)-1]
+		if top.path == "" || p == top.path || strings.HasPrefix(p, top.path+"/") {
+			break
+		}
+		if err := a.pop(); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		top := a.stack[len(a.stack)-1]
+		if top.path == p {
+			return top, nil
+		}
+		rest := p
+		if top.path != "" {
+			rest = p[len(top.path)+1:]
+		}
+		name, _, _ := strings.Cut(rest, "/")
+		fd, err := unix.Openat(top.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("enter directory %q again: %w", strings.TrimPrefix(top.path+"/"+name, "/"), err)
+		}
+		d := &openDir{path: strings.TrimPrefix(top.path+"/"+name, "/"), fd: fd, parentFd: top.fd, name: name, reopened: true}
+		a.stack = append(a.stack, d)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return nil, fmt.Errorf("stat directory %q: %w", d.path, err)
+		}
+		d.mtime, d.inherits = st.Mtim, hasDefaultACL(fd)
+	}
+}
+
+// implied makes a parent directory the layer does not list: root's,
+// 0755, with the mtime of the entry that implies it (as Docker's applier
+// makes them, but reproducible).
+func (a *applier) implied(p string, hdr *tar.Header) error {
+	d, err := a.enter(parentOf(p))
+	if err != nil {
+		return err
+	}
+	h := &tar.Header{Name: p + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: hdr.ModTime}
+	return a.dir(d, p, p[strings.LastIndexByte(p, '/')+1:], h, false)
+}
+
+// dir makes a directory and enters it. Its mode, default ACL and mtime
+// wait until it is left: its entries would change the mtime, and a
+// default ACL would give them ACLs of their own.
+func (a *applier) dir(parent *openDir, p, base string, hdr *tar.Header, opaque bool) error {
+	if err := unix.Mkdirat(parent.fd, base, 0o700); err != nil {
+		return fmt.Errorf("make dir: %w", err)
+	}
+	fd, err := unix.Openat(parent.fd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open dir: %w", err)
+	}
+	d := &openDir{path: p, fd: fd, parentFd: parent.fd, name: base}
+	a.stack = append(a.stack, d)
+	if parent.inherits {
+		if err := dropInherited(fd, "", true); err != nil {
+			return err
+		}
+	}
+	return a.merge(d, hdr, opaque)
+}
+
+// merge gives the open directory d the metadata of hdr, replacing what an
+// earlier entry (or an implied parent) gave it; the rest waits until it
+// is left.
+func (a *applier) merge(d *openDir, hdr *tar.Header, opaque bool) error {
+	if err := unix.Fchown(d.fd, hdr.Uid, hdr.Gid); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if d.hdr != nil || d.reopened {
+		// Merged: the earlier entry's attributes go, but the overlay's.
+		kept, err := a.clearXattrs(d.fd)
+		if err != nil {
+			return err
+		}
+		d.inherits, d.opaque = false, d.opaque || kept
+	}
+	d.hdr, d.reopened, d.defaultACL = hdr, false, ""
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, xattrRecord)
+		switch {
+		case !ok:
+		case name == aclDefault:
+			d.defaultACL = v
+		default:
+			if err := setXattr(d.fd, "", name, []byte(v)); err != nil {
+				return err
+			}
+		}
+	}
+	if opaque {
+		return a.setOpaque(d)
+	}
+	return nil
+}
+
+// clearXattrs removes the attributes of fd but the overlay's opaque one,
+// and tells whether that one is there.
+func (a *applier) clearXattrs(fd int) (opaque bool, err error) {
+	names, err := listXattrsFd(fd)
+	if err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		if !a.opts.Plain && name == a.opaqueAttr() {
+			opaque = true
+			continue
+		}
+		if err := unix.Fremovexattr(fd, name); err != nil {
+			return false, fmt.Errorf("remove xattr %s: %w", name, err)
+		}
+	}
+	return opaque, nil
+}
+
+// setOpaque marks d opaque; a directory finished earlier is proved at
+// once, one still open when it is left.
+func (a *applier) setOpaque(d *openDir) error {
+	d.opaque = !a.opts.Plain
+	if err := setXattr(d.fd, "", a.opaqueAttr(), []byte("y")); err != nil {
+		return err
+	}
+	if d.hdr != nil {
+		return nil
+	}
+	v, err := getXattrFd(d.fd, a.opaqueAttr())
+	if err != nil || string(v) != "y" {
+		return fmt.Errorf("opaque attribute of %q does not read back: %v: %w", d.path, err, ErrMismatch)
+	}
+	return nil
+}
+
+// file writes a regular file and its metadata through one descriptor,
+// and proves them.
+func (a *applier) file(d *openDir, base string, hdr *tar.Header, r io.Reader) error {
+	fd, err := unix.Openat(d.fd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
 	defer unix.Close(fd)
 	if err := a.contents(fd, hdr.Size, r); err != nil {
 		return err
+	}
+	if d.inherits {
+		if err := dropInherited(fd, "", false); err != nil {
+			return err
+		}
 	}
 	// chown before chmod: chown clears setuid and setgid. xattrs after
 	// both: chown drops security.capability.
@@ -185,12 +378,15 @@ func (a *applier) file(pfd int, base string, hdr *tar.Header, r io.Reader) error
 	if err := a.xattrs(fd, "", hdr); err != nil {
 		return err
 	}
-	return times(pfd, base, hdr)
+	if err := times(d.fd, base, hdr); err != nil {
+		return err
+	}
+	return landed(fd, d.fd, base, hdr, KindFile, "")
 }
 
 // link makes a hard link to an earlier entry, resolved beneath the root
 // without following any symlink, so that a link can never reach a file
-// outside the layer.
+// outside the layer, and proves that both names are one inode.
 func (a *applier) link(pfd int, base string, hdr *tar.Header) error {
 	how := &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
@@ -214,26 +410,38 @@ func (a *applier) link(pfd int, base string, hdr *tar.Header) error {
 	if err := unix.Linkat(tfd, "", pfd, base, unix.AT_EMPTY_PATH); err != nil {
 		return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
 	}
+	var got unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &got, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if got.Dev != st.Dev || got.Ino != st.Ino {
+		return fmt.Errorf("landed as another inode than %q: %w", hdr.Linkname, ErrMismatch)
+	}
 	return nil
 }
 
 // meta sets owner, mode, xattrs and mtime of a non-directory named base in
-// pfd, never following it.
-func (a *applier) meta(pfd int, base string, hdr *tar.Header, symlink bool) error {
-	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+// d, never following it.
+func (a *applier) meta(d *openDir, base string, hdr *tar.Header, kind Kind) error {
+	if d.inherits && kind != KindSymlink {
+		if err := dropInherited(d.fd, base, false); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchownat(d.fd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("chown: %w", err)
 	}
-	if !symlink {
+	if kind != KindSymlink {
 		// fchmodat cannot take AT_SYMLINK_NOFOLLOW on Linux; base is a node
 		// this call just made in a directory only it writes to.
-		if err := unix.Fchmodat(pfd, base, uint32(hdr.Mode&07777), 0); err != nil {
+		if err := unix.Fchmodat(d.fd, base, uint32(hdr.Mode&07777), 0); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
-	if err := a.xattrs(pfd, base, hdr); err != nil {
+	if err := a.xattrs(d.fd, base, hdr); err != nil {
 		return err
 	}
-	return times(pfd, base, hdr)
+	return times(d.fd, base, hdr)
 }
 
 // rootEntry gives the staging dir the owner and xattrs of a plain tree's
@@ -249,7 +457,7 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 
 // finishRoot sets the mode and mtime of a plain tree's root, through the
 // descriptor Apply opened it by (utimensat on "." of it names the
-// directory itself).
+// directory itself), and proves them.
 func (a *applier) finishRoot() error {
 	if err := unix.Fchmod(a.root, uint32(a.rootHdr.Mode&07777)); err != nil {
 		return fmt.Errorf("chmod %q: %w", rootName, err)
@@ -257,19 +465,38 @@ func (a *applier) finishRoot() error {
 	if err := times(a.root, ".", a.rootHdr); err != nil {
 		return fmt.Errorf("%q: %w", rootName, err)
 	}
-	return nil
+	return landed(a.root, -1, "", a.rootHdr, KindDir, "")
 }
 
-// pop finishes the innermost open directory: its mode and mtime are set
-// only now, after its entries, which would have changed the mtime.
+// pop leaves the innermost open directory: a pending one gets its mode,
+// default ACL and mtime only now, after its entries, and is proved; one
+// entered again gets its mtime back.
 func (a *applier) pop() error {
 	d := a.stack[len(a.stack)-1]
 	a.stack = a.stack[:len(a.stack)-1]
 	defer unix.Close(d.fd)
+	if d.hdr == nil {
+		if err := unix.UtimesNanoAt(d.parentFd, d.name, []unix.Timespec{d.mtime, d.mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%q: set mtime: %w", d.path, err)
+		}
+		return nil
+	}
 	if err := unix.Fchmod(d.fd, uint32(d.hdr.Mode&07777)); err != nil {
 		return fmt.Errorf("chmod %q: %w", d.hdr.Name, err)
 	}
+	if d.defaultACL != "" {
+		if err := setXattr(d.fd, "", aclDefault, []byte(d.defaultACL)); err != nil {
+			return fmt.Errorf("%q: %w", d.hdr.Name, err)
+		}
+	}
 	if err := times(d.parentFd, d.name, d.hdr); err != nil {
+		return fmt.Errorf("%q: %w", d.hdr.Name, err)
+	}
+	extra := ""
+	if d.opaque {
+		extra = a.opaqueAttr()
+	}
+	if err := landed(d.fd, -1, "", d.hdr, KindDir, extra); err != nil {
 		return fmt.Errorf("%q: %w", d.hdr.Name, err)
 	}
 	return nil
@@ -280,10 +507,8 @@ func (a *applier) pop() error {
 func (a *applier) closeAll(finish bool) error {
 	var first error
 	for len(a.stack) > 1 {
-		if finish {
-			if err := a.pop(); err != nil && first == nil {
-				first = err
-			}
+		if finish && first == nil {
+			first = a.pop()
 			continue
 		}
 		unix.Close(a.stack[len(a.stack)-1].fd)
@@ -292,8 +517,19 @@ func (a *applier) closeAll(finish bool) error {
 	if finish && first == nil && a.rootHdr != nil {
 		first = a.finishRoot()
 	}
-	unix.Close(a.root)
 	return first
+}
+
+// count proves that the tree holds exactly the names the layer makes.
+func (a *applier) count() error {
+	n, err := countNames(a.root, 0)
+	if err != nil {
+		return err
+	}
+	if n != a.v.Live() {
+		return fmt.Errorf("%d names in the staged tree, the tar makes %d: %w", n, a.v.Live(), ErrMismatch)
+	}
+	return nil
 }
 
 func (a *applier) opaqueAttr() string {
@@ -326,13 +562,15 @@ func setXattr(fd int, base, name string, value []byte) error {
 	if base == "" {
 		err = unix.Fsetxattr(fd, name, value, 0)
 	} else {
-		err = unix.Lsetxattr("/proc/self/fd/"+strconv.Itoa(fd)+"/"+base, name, value, 0)
+		err = unix.Lsetxattr(procPath(fd, base), name, value, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("set xattr %s: %w", name, err)
 	}
 	return nil
 }
+
+func procPath(fd int, base string) string { return "/proc/self/fd/" + strconv.Itoa(fd) + "/" + base }
 
 func times(pfd int, base string, hdr *tar.Header) error {
 	ts := unix.Timespec{Sec: hdr.ModTime.Unix(), Nsec: int64(hdr.ModTime.Nanosecond())}
@@ -355,11 +593,12 @@ func (a *applier) contents(fd int, size int64, r io.Reader) error {
 	holes := false
 	for off < size {
 		chunk := a.buf[:min(int64(len(a.buf)), size-off)]
-		if _, err := io.ReadFull(r, chunk); err != nil {
+		if n, err := io.ReadFull(r, chunk); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("contents at byte %d of %d: %w", off, size, err)
+			// Worded as check words it, at the same byte.
+			return fmt.Errorf("contents end at byte %d of %d: %w", off+int64(n), size, err)
 		}
 		// Write the chunk but its whole zero blocks, in as few calls as
 		// possible.
@@ -398,36 +637,3 @@ func pwriteAll(fd int, p []byte, off int64) error {
 	}
 	return nil
 }
-
-// Root is a directory kept open to open files beneath it, one after
-// another, without resolving its path each time.
-type Root struct {
-	fd  int
-	dir string
-}
-
-// OpenRoot opens dir as a Root.
-func OpenRoot(dir string) (*Root, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
-	}
-	return &Root{fd: fd, dir: dir}, nil
-}
-
-// Open opens name beneath the root for reading, refusing any path that
-// would leave it or pass through a symlink.
-func (r *Root) Open(name string) (*os.File, error) {
-	how := &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := unix.Openat2(r.fd, name, how)
-	if err != nil {
-		return nil, fmt.Errorf("open %q beneath %s: %w", name, r.dir, err)
-	}
-	return os.NewFile(uintptr(fd), name), nil
-}
-
-// Close closes the root.
-func (r *Root) Close() error { return unix.Close(r.fd) }

@@ -36,6 +36,16 @@
 // and a file on disk whose own name begins with ".wh.", which any reader of the
 // layer would take for a whiteout.
 //
+// # Reading layers
+//
+// The canonical tar is what [Write] produces; what [Apply] and [Validator]
+// read is any valid OCI layer: other header formats, any order, implied
+// parents, repeated paths, whiteouts beside entries of the same name (see
+// [Validator] for the rules, and what is refused). Apply proves each entry
+// as it lands (see [Apply]): what it restores is exactly what the tar says,
+// and writing the tree again gives the canonical tar of it, whose digest
+// differs from a non-canonical input's.
+//
 // # Plain trees (volumes)
 //
 // A container's volumes are plain directories, not overlay upper

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLimits(t *testing.T) {
@@ -15,11 +16,11 @@ func TestLimits(t *testing.T) {
 		hdr  *tar.Header
 		want error
 	}{
-		{"depth at the limit", &tar.Header{Name: strings.Repeat("d/", MaxDepth-1) + "f", Typeflag: tar.TypeReg}, nil},
-		{"one deeper", &tar.Header{Name: deep + "f", Typeflag: tar.TypeReg}, ErrUnsafePath},
-		{"xattr value at the limit", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue)}}, nil},
-		{"xattr value too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue+1)}}, ErrBadEntry},
-		{"xattr name too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, PAXRecords: map[string]string{xattrRecord + "user." + strings.Repeat("n", maxXattrName): "v"}}, ErrBadEntry},
+		{"depth at the limit", &tar.Header{Name: strings.Repeat("d/", MaxDepth-1) + "f", Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}, nil},
+		{"one deeper", &tar.Header{Name: deep + "f", Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}, ErrUnsafePath},
+		{"xattr value at the limit", &tar.Header{Name: "f", Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0), PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue)}}, nil},
+		{"xattr value too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0), PAXRecords: map[string]string{xattrRecord + "user.a": strings.Repeat("v", maxXattrValue+1)}}, ErrBadEntry},
+		{"xattr name too long", &tar.Header{Name: "f", Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0), PAXRecords: map[string]string{xattrRecord + "user." + strings.Repeat("n", maxXattrName): "v"}}, ErrBadEntry},
 	} {
 		// A plain tree has the same limits as a layer.
 		for _, plain := range []bool{false, true} {

@@ -514,12 +514,15 @@ func TestWriteMatchesValidator(t *testing.T) {
 	hdrs, _ := readLayer(t, out)
 	var v overlay.Validator
 	for i, h := range hdrs {
-		if err := v.Entry(h); err != nil {
+		if _, err := v.Entry(h); err != nil {
 			t.Errorf("entry %d %q: export and validator disagree: %v", i+1, h.Name, err)
 		}
 	}
 	if v.Count() != plan.Stats.Entries {
 		t.Errorf("validator counted %d entries, plan %d", v.Count(), plan.Stats.Entries)
+	}
+	if ok, why := v.Canonical(); !ok {
+		t.Errorf("Write's own tar is not canonical to the validator: %s", why)
 	}
 }
 
@@ -968,7 +971,7 @@ func TestExportAndValidateAgree(t *testing.T) {
 			hdrs, _ := readLayer(t, buf.Bytes())
 			var v overlay.Validator
 			for i, h := range hdrs {
-				if err := v.Entry(h); err != nil {
+				if _, err := v.Entry(h); err != nil {
 					t.Errorf("Write exported entry %d %.60q, which the Validator refuses: %v", i+1, h.Name, err)
 				}
 			}

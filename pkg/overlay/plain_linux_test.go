@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,16 +319,26 @@ func getxattr(path, name string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-// A plain tree's tar is not a layer: the layer Validator, and so a layer
-// Apply, refuses its root entry.
+// A plain tree's tar is not a layer: applied as one, its root entry is
+// skipped, with a warning, and gives the root nothing: a layer's root is
+// the engine's.
 func TestPlainTarIsNoLayer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for owners")
 	}
 	f := buildVolume(t, plainTree{rootMode: 0o700, uid: 999, gid: 999, empty: true})
 	out, _ := writeLayer(t, f.root, overlay.Options{Plain: true})
-	_, err := overlay.Apply(context.Background(), t.TempDir(), bytes.NewReader(out), overlay.Options{})
-	if !errors.Is(err, overlay.ErrUnsafePath) {
-		t.Errorf("layer Apply of a plain tar: %v, want ErrUnsafePath", err)
+	dir := t.TempDir()
+	before := lstat(t, dir)
+	var warned []string
+	_, err := overlay.Apply(context.Background(), dir, bytes.NewReader(out), overlay.Options{Warn: func(m string) { warned = append(warned, m) }})
+	if err != nil {
+		t.Fatalf("layer Apply of a plain tar: %v", err)
+	}
+	if after := lstat(t, dir); after.Mode != before.Mode || after.Uid != before.Uid {
+		t.Errorf("root became mode %o owner %d, was %o %d", after.Mode, after.Uid, before.Mode, before.Uid)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], `"./" skipped: the root directory`) {
+		t.Errorf("warnings %q, want one about the root entry", warned)
 	}
 }

@@ -17,7 +17,6 @@ import (
 func TestUnsupported(t *testing.T) {
 	var tg overlay.Target
 	_, openTarget := overlay.OpenTarget("upper")
-	_, openRoot := overlay.OpenRoot("dir")
 	_, apply := overlay.Apply(context.Background(), "dir", strings.NewReader(""), overlay.Options{})
 	_, mounted := overlay.Mounted("upper")
 	_, measure := overlay.Measure(context.Background(), "upper", overlay.Options{})
@@ -28,7 +27,6 @@ func TestUnsupported(t *testing.T) {
 	_, _, rollback := tg.Rollback()
 	for name, err := range map[string]error{
 		"OpenTarget":    openTarget,
-		"OpenRoot":      openRoot,
 		"Apply":         apply,
 		"Mounted":       mounted,
 		"Stage":         stage,

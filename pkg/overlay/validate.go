@@ -6,18 +6,25 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 )
 
 // Errors that validation of layer entries returns.
 var (
 	// ErrUnsafePath: a name or link target that could reach outside the
-	// layer, or is not in its one canonical spelling.
+	// layer, or that no file system can hold.
 	ErrUnsafePath = errors.New("unsafe path")
-	// ErrBadEntry: an entry whose type or metadata a layer may not have.
+	// ErrBadEntry: an entry whose type or metadata a layer may not have,
+	// or that Linux would not keep as the header says.
 	ErrBadEntry = errors.New("invalid layer entry")
-	// ErrOrder: an entry out of canonical order, a duplicate, or one whose
-	// parent directory did not come before it.
-	ErrOrder = errors.New("entry out of canonical order")
+	// ErrOrder: an entry that refers to, or lands on, what the entries
+	// before it made in a way the OCI layer rules leave ambiguous or
+	// unsafe: a hard link to nothing earlier, an entry below a symlink,
+	// a directory replaced by a file.
+	ErrOrder = errors.New("entry conflicts with an earlier entry")
+	// ErrMismatch: a node Apply wrote is not what its entry says, or the
+	// tree holds names no entry made.
+	ErrMismatch = errors.New("staged tree does not match its tar")
 )
 
 // Limits on names, from Linux: NAME_MAX and PATH_MAX; and on how deep a
@@ -40,84 +47,412 @@ const (
 	maxMinor = 1<<20 - 1
 )
 
-// Validator checks that a stream of layer tar headers is a canonical layer:
-// every name safe, every entry of an allowed kind, each entry's parent
-// directory earlier in the stream, and the entries in the order package
-// overlay writes them, so that no name can come twice. It keeps only the
-// chain of open directories, never the whole list of names.
+// The mtimes ext4 keeps (34 bits of seconds from 1901-12-13): a time
+// outside would be clamped, and the tree would not be what the tar says.
+var (
+	minMtime = time.Unix(-1<<31, 0)
+	maxMtime = time.Unix(1<<34-1<<31-1, 999999999)
+)
+
+// Op is what applying one entry does to the tree.
+type Op int
+
+// The operations of a layer's entries.
+const (
+	// OpSkip: nothing; Action.Note says why.
+	OpSkip Op = iota
+	// OpCreate: make the entry at Action.Path, removing first the
+	// earlier non-directory there if Action.Replace.
+	OpCreate
+	// OpMerge: Action.Path is a directory already (an earlier entry or
+	// an implied parent); it takes this entry's metadata.
+	OpMerge
+	// OpOpaque: mark the directory Action.Path opaque.
+	OpOpaque
+	// OpRoot: a plain tree's root entry "./", which gives the root its
+	// metadata.
+	OpRoot
+)
+
+// Action is what a [Validator] decided one entry does.
+type Action struct {
+	Op Op
+	// Kind is the entry's kind (see [Classify]).
+	Kind Kind
+	// Path is where the entry lands, without a trailing slash: for a
+	// whiteout the name it deletes, for an opaque marker its directory.
+	Path string
+	// Replace: an earlier entry made a non-directory at Path, which goes.
+	Replace bool
+	// Opaque: the directory made or merged at Path is opaque too (a
+	// whiteout of its name in the same layer hides the lower layers').
+	Opaque bool
+	// Implied are directories to make before the entry, outermost first:
+	// parents the layer never lists.
+	Implied []string
+	// Note says why an entry is skipped.
+	Note string
+}
+
+// Validator reads the headers of a layer tar in stream order and decides,
+// by the OCI image spec's rules, what each does to the tree: the one
+// place that decides what a layer means, for import (Apply) and check
+// alike, so that an entry check calls valid is one Apply can write.
+//
+// Any valid OCI layer is accepted, not only the canonical tar package
+// overlay writes: USTAR, GNU or PAX headers, names with a "./" prefix,
+// directories without a trailing "/", file-type bits in the mode, any
+// order, parents implied rather than listed, a path repeated (the later
+// entry wins; a directory merges into a directory), a whiteout and an
+// entry of the same name (the whiteout deletes only the lower layers'
+// copy, so a directory becomes opaque). What stays ambiguous or unsafe is
+// refused, naming the entry and the rule: names that leave the layer, an
+// entry below a symlink or file of the layer, a hard link to anything but
+// an earlier file, a directory replaced by a non-directory, metadata
+// Linux would not keep as given.
+//
+// To decide this it keeps a set of the names made so far (8 to 16 bytes
+// each, see nameSet), bounded by the entries the layer declares and the
+// parents they imply (at most as many again, plus [MaxDepth]).
 //
 // The zero Validator checks a layer. With Plain set before the first entry
-// it checks the tar of a plain tree instead (see [Options] Plain): a first
-// entry "./" for the root directory, and only there; names beginning ".wh."
-// are ordinary names that sort as they are; a character device 0:0 is a
-// device; any xattr, trusted.overlay.* too, may be carried. Every other
-// rule is the layer's.
+// it checks the tar of a plain tree instead (see [Options] Plain): its
+// root entry "./" may come only first; names beginning ".wh." are
+// ordinary names; a character device 0:0 is a device; any xattr,
+// trusted.overlay.* too, may be carried.
 type Validator struct {
 	// Plain: the entries are a plain tree's, not a layer's.
 	Plain bool
-	// open is the chain of directories that enclose the last entry, as
-	// their component lists; last is the sort key of the last entry.
-	open [][]string
-	last []string
-	n    int64
+	n     int64
+	names nameSet
+	order orderCheck
+	// notCanonical is the first reason the layer is not the tar Write
+	// would produce for the tree it makes.
+	notCanonical string
+	implied      int64
+	live         int64
 }
 
-// Entry checks the next header of the layer.
-func (v *Validator) Entry(hdr *tar.Header) error {
+// Count is the number of entries seen.
+func (v *Validator) Count() int64 { return v.n }
+
+// Live is the number of names the tree holds once every entry seen is
+// applied: its entries and implied parents, less the names replaced, the
+// whiteouts and markers that became attributes, and the skipped entries.
+func (v *Validator) Live() int64 { return v.live }
+
+// Canonical tells whether the entries seen so far are in the form and
+// order [Write] gives, and if not, the first reason why. Header bytes
+// (PAX header names, number encodings) are not looked at: see
+// [HeaderDigest] for that.
+func (v *Validator) Canonical() (bool, string) { return v.notCanonical == "", v.notCanonical }
+
+func (v *Validator) noncanonical(format string, args ...any) {
+	if v.notCanonical == "" {
+		v.notCanonical = fmt.Sprintf("entry %d: ", v.n) + fmt.Sprintf(format, args...)
+	}
+}
+
+// maxImplied bounds the parents a layer may imply: as many as it has
+// entries, plus one full-depth path. An import's free-space check counts
+// as much.
+func maxImplied(entries int64) int64 { return entries + MaxDepth }
+
+// Entry checks the next header and returns what it does. It normalizes
+// hdr in place: its name as Write spells it (no "./" prefix, a trailing
+// "/" on directories), its mode without file-type bits, no link name on
+// entries that are no links, xattr values as Linux reads them back.
+func (v *Validator) Entry(hdr *tar.Header) (Action, error) {
 	v.n++
+	if skip, err := v.normalize(hdr); err != nil || skip != "" {
+		return Action{Op: OpSkip, Note: skip}, err
+	}
 	if v.Plain && hdr.Name == rootName {
 		return v.root(hdr)
 	}
 	if err := checkEntry(hdr, v.Plain); err != nil {
-		return err
+		return Action{}, err
 	}
-	name := strings.TrimSuffix(hdr.Name, "/")
-	comps := strings.Split(name, "/")
-	key := sortKey(comps, v.Plain)
-	if v.last != nil && compareKeys(v.last, key) >= 0 {
-		if compareKeys(v.last, key) == 0 {
-			return fmt.Errorf("%q: duplicate of an earlier entry: %w", hdr.Name, ErrOrder)
-		}
-		return fmt.Errorf("%q: comes after %q: %w", hdr.Name, strings.Join(v.last, "/"), ErrOrder)
+	if why := v.order.next(hdr, v.Plain); why != "" {
+		v.noncanonical("%s", why)
 	}
-	v.last = key
-	parent := comps[:len(comps)-1]
-	for len(v.open) > 0 && !equal(v.open[len(v.open)-1], parent) {
-		v.open = v.open[:len(v.open)-1]
-	}
-	if len(parent) > 0 && len(v.open) == 0 {
-		return fmt.Errorf("%q: its directory %q is not an earlier entry of the layer: %w", hdr.Name, strings.Join(parent, "/")+"/", ErrOrder)
-	}
-	if hdr.Typeflag == tar.TypeDir {
-		v.open = append(v.open, comps)
-	}
-	if hdr.Typeflag == tar.TypeLink {
-		target := strings.Split(hdr.Linkname, "/")
-		if compareKeys(sortKey(target, v.Plain), key) >= 0 {
-			return fmt.Errorf("%q: hard link to %q, which is not an earlier entry: %w", hdr.Name, hdr.Linkname, ErrOrder)
-		}
-	}
-	return nil
+	return v.place(hdr)
 }
 
 // rootName is the name of the root entry of a plain tree.
 const rootName = "./"
 
+// typeBits are the file-type bits of st_mode that some tar writers (Go's
+// FileInfoHeader, and so Docker's) leave in the mode field.
+var typeBits = map[byte]int64{
+	tar.TypeReg: 0o100000, tar.TypeDir: 0o040000, tar.TypeSymlink: 0o120000,
+	tar.TypeChar: 0o020000, tar.TypeBlock: 0o060000, tar.TypeFifo: 0o010000,
+	tar.TypeCont: 0o100000,
+}
+
+// normalize makes hdr's spelling canonical where two spellings mean the
+// same entry, noting each change as a reason the layer is not canonical,
+// and returns why the entry is skipped, if it is.
+func (v *Validator) normalize(hdr *tar.Header) (skip string, err error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%q: %s: %w", hdr.Name, fmt.Sprintf(format, args...), ErrBadEntry)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeXGlobalHeader:
+		// Docker's applier ignores them too; archive/tar applies none.
+		v.noncanonical("PAX global header")
+		return "a PAX global header: its records are not applied", nil
+	case tar.TypeGNUSparse:
+		return "", bad("sparse entries are not allowed in a layer")
+	case tar.TypeRegA, tar.TypeCont:
+		// V7's regular file ('\x00'; a trailing "/" made it a directory)
+		// and the contiguous file, which Linux has no notion of.
+		v.noncanonical("%q: typeflag %q", hdr.Name, hdr.Typeflag)
+		hdr.Typeflag = tar.TypeReg
+		if strings.HasSuffix(hdr.Name, "/") {
+			hdr.Typeflag = tar.TypeDir
+		}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
+	default:
+		return "", bad("type %q is not allowed in a layer", hdr.Typeflag)
+	}
+	if t := hdr.Mode &^ 0o7777; t != 0 {
+		want, known := typeBits[hdr.Typeflag]
+		if hdr.Typeflag == tar.TypeLink {
+			// A hard link's own metadata is ignored; its type bits are
+			// its target's.
+			want, known = t, t&^0o170000 == 0
+		}
+		if !known || t != want {
+			return "", bad("mode %#o has bits beyond 07777 that do not name its type %q", hdr.Mode, hdr.Typeflag)
+		}
+		v.noncanonical("%q: mode %#o carries file-type bits", hdr.Name, hdr.Mode)
+		hdr.Mode &= 0o7777
+	}
+	if hdr.Linkname != "" && hdr.Typeflag != tar.TypeLink && hdr.Typeflag != tar.TypeSymlink {
+		// Docker writes a whiteout it found hard-linked to an earlier
+		// one with the earlier one's name still here.
+		v.noncanonical("%q: link name on a %q entry", hdr.Name, hdr.Typeflag)
+		hdr.Linkname = ""
+	}
+	if hdr.Uname != "" || hdr.Gname != "" {
+		v.noncanonical("%q: owner names", hdr.Name)
+	}
+	name, dotted := trimDot(hdr.Name)
+	if dotted {
+		v.noncanonical("%q: name with a \"./\" prefix", hdr.Name)
+	}
+	if name == "" && v.Plain && hdr.Name != rootName {
+		// A plain tree's root comes only from layer-export, spelled so.
+		return "", fmt.Errorf("%q: root entry spelled other than %q: %w", hdr.Name, rootName, ErrUnsafePath)
+	}
+	if name == "" {
+		if hdr.Typeflag != tar.TypeDir {
+			return "", fmt.Errorf("%q: root entry of type %q, not a directory: %w", hdr.Name, hdr.Typeflag, ErrBadEntry)
+		}
+		if !v.Plain {
+			v.noncanonical("root entry %q", hdr.Name)
+			return "the root directory: a layer's root belongs to the engine, its metadata is not applied", nil
+		}
+		hdr.Name = rootName
+		return "", nil
+	}
+	if hdr.Typeflag == tar.TypeDir && !strings.HasSuffix(name, "/") {
+		v.noncanonical("%q: directory name without a trailing /", hdr.Name)
+		name += "/"
+	}
+	hdr.Name = name
+	if hdr.Typeflag == tar.TypeLink {
+		target, dotted := trimDot(hdr.Linkname)
+		if dotted {
+			v.noncanonical("%q: link target with a \"./\" prefix", hdr.Name)
+		}
+		hdr.Linkname = target
+	}
+	return "", nil
+}
+
+// trimDot strips the "./" prefixes some tar writers put on every name
+// ("tar -C dir -c ."), and a lone ".", the root.
+func trimDot(name string) (string, bool) {
+	trimmed := name
+	for strings.HasPrefix(trimmed, "./") {
+		trimmed = strings.TrimLeft(trimmed[2:], "/")
+	}
+	if trimmed == "." {
+		trimmed = ""
+	}
+	return trimmed, trimmed != name
+}
+
 // root checks the root entry of a plain tree. It may only come first, so
 // that Apply sets the staging dir's owner and attributes once, before
 // anything is made in it, and it must be a directory: the root is one.
-func (v *Validator) root(hdr *tar.Header) error {
+func (v *Validator) root(hdr *tar.Header) (Action, error) {
 	if v.n != 1 {
-		return fmt.Errorf("%q: root entry after other entries: %w", hdr.Name, ErrOrder)
+		return Action{}, fmt.Errorf("%q: root entry after other entries: %w", hdr.Name, ErrOrder)
 	}
 	if hdr.Typeflag != tar.TypeDir {
-		return fmt.Errorf("%q: root entry of type %q, not a directory: %w", hdr.Name, hdr.Typeflag, ErrBadEntry)
+		return Action{}, fmt.Errorf("%q: root entry of type %q, not a directory: %w", hdr.Name, hdr.Typeflag, ErrBadEntry)
 	}
-	return checkMeta(hdr, true)
+	if err := checkMeta(hdr, KindDir, true); err != nil {
+		return Action{}, err
+	}
+	return Action{Op: OpRoot, Kind: KindDir}, nil
 }
 
-// Count is the number of entries seen.
-func (v *Validator) Count() int64 { return v.n }
+// place decides, from what the entries before made, what a checked entry
+// does, and records what it makes.
+func (v *Validator) place(hdr *tar.Header) (Action, error) {
+	kind := classify(hdr, v.Plain)
+	name := strings.TrimSuffix(hdr.Name, "/")
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	a := Action{Op: OpCreate, Kind: kind, Path: name}
+	conflict := func(format string, args ...any) (Action, error) {
+		return Action{}, fmt.Errorf("%q: %s: %w", hdr.Name, fmt.Sprintf(format, args...), ErrOrder)
+	}
+	switch kind {
+	case KindOpaque:
+		a.Op, a.Path = OpOpaque, dir
+		implied, err := v.dirs(hdr.Name, dir)
+		a.Implied = implied
+		return a, err
+	case KindWhiteout:
+		a.Path = path.Join(dir, strings.TrimPrefix(base, WhiteoutPrefix))
+	}
+	implied, err := v.dirs(hdr.Name, dir)
+	if err != nil {
+		return Action{}, err
+	}
+	a.Implied = implied
+	made := nameFile
+	if kind == KindHardlink {
+		if hdr.Linkname == a.Path {
+			return conflict("hard link to itself")
+		}
+		switch target := v.names.get(hdr.Linkname); target {
+		case nameSymlink:
+			made = nameSymlink
+		case nameNone:
+			return conflict("hard link to %q, which no earlier entry made", hdr.Linkname)
+		case nameDir:
+			return conflict("hard link to the directory %q", hdr.Linkname)
+		case nameWhiteout:
+			return conflict("hard link to %q, which this layer deletes", hdr.Linkname)
+		}
+	}
+	prev := v.names.get(a.Path)
+	switch kind {
+	case KindDir:
+		made = nameDir
+	case KindSymlink:
+		made = nameSymlink
+	case KindWhiteout:
+		made = nameWhiteout
+	}
+	switch {
+	case prev == nameNone:
+		v.live++
+	case kind == KindWhiteout && prev == nameDir:
+		// Same layer: the whiteout deletes the lower layers' directory,
+		// whose place this layer's directory takes, opaque.
+		v.noncanonical("%q: whiteout of a directory the layer makes", hdr.Name)
+		return Action{Op: OpOpaque, Kind: kind, Path: a.Path, Implied: a.Implied}, nil
+	case kind == KindWhiteout && prev != nameWhiteout:
+		// The layer's own entry hides the lower layers' already.
+		v.noncanonical("%q: whiteout of a name the layer makes", hdr.Name)
+		return Action{Op: OpSkip, Note: "a whiteout of a name the layer itself makes", Implied: a.Implied}, nil
+	case prev == nameDir && kind == KindDir:
+		v.noncanonical("%q: directory listed twice", hdr.Name)
+		a.Op = OpMerge
+		return a, nil
+	case prev == nameDir:
+		return conflict("replaces the directory an earlier entry made with a non-directory, which would drop what it holds")
+	default:
+		v.noncanonical("%q: replaces an earlier entry", hdr.Name)
+		a.Replace = true
+		a.Opaque = prev == nameWhiteout && kind == KindDir
+	}
+	if err := v.names.put(a.Path, made); err != nil {
+		return Action{}, err
+	}
+	return a, nil
+}
+
+// dirs checks that dir (the parent of the entry named name) is a
+// directory of the tree, or can be made one: every missing component is
+// an implied parent, made and returned outermost first. A component that
+// is a symlink, a file or a whiteout of this layer is refused: the layer
+// would be written through its own symlink, or would have to drop what it
+// made.
+func (v *Validator) dirs(name, dir string) ([]string, error) {
+	var missing []string
+	for p := dir; p != ""; p = parentOf(p) {
+		k := v.names.get(p)
+		if k == nameDir {
+			break
+		}
+		if k != nameNone {
+			return nil, fmt.Errorf("%q: its directory %q is a %s this layer made: %w", name, p+"/", k, ErrOrder)
+		}
+		missing = append(missing, p)
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	v.implied += int64(len(missing))
+	if v.implied > maxImplied(v.n) {
+		return nil, fmt.Errorf("%q: the layer implies %d parent directories it does not list, more than its %d entries allow: %w", name, v.implied, v.n, ErrLimit)
+	}
+	v.noncanonical("%q: its directory %q is not an earlier entry", name, missing[0]+"/")
+	out := make([]string, len(missing))
+	for i, p := range missing {
+		out[len(missing)-1-i] = p
+		if err := v.names.put(p, nameDir); err != nil {
+			return nil, err
+		}
+	}
+	v.live += int64(len(missing))
+	return out, nil
+}
+
+func parentOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// orderCheck follows whether entries come in the order Write gives: the
+// chain of open directories and the sort key of the last entry.
+type orderCheck struct {
+	open [][]string
+	last []string
+}
+
+// next notes hdr (normalized and checked) and says why it breaks
+// canonical order, or "".
+func (o *orderCheck) next(hdr *tar.Header, plain bool) string {
+	comps := strings.Split(strings.TrimSuffix(hdr.Name, "/"), "/")
+	key := sortKey(comps, plain)
+	why := ""
+	if o.last != nil && compareKeys(o.last, key) >= 0 {
+		why = fmt.Sprintf("%q comes after %q", hdr.Name, strings.Join(o.last, "/"))
+	}
+	o.last = key
+	parent := comps[:len(comps)-1]
+	for len(o.open) > 0 && !equal(o.open[len(o.open)-1], parent) {
+		o.open = o.open[:len(o.open)-1]
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		o.open = append(o.open, comps)
+	}
+	return why
+}
 
 // sortKey is the name a layer entry sorts by: the whiteout ".wh.NAME"
 // stands where NAME would, and an opaque marker comes first in its
@@ -152,16 +487,16 @@ func compareKeys(a, b []string) int {
 
 func equal(a, b []string) bool { return compareKeys(a, b) == 0 }
 
-// checkEntry checks one header on its own.
+// checkEntry checks one normalized header on its own.
 func checkEntry(hdr *tar.Header, plain bool) error {
 	if err := checkName(hdr.Name, hdr.Typeflag == tar.TypeDir, plain); err != nil {
 		return err
 	}
-	return checkMeta(hdr, plain)
+	return checkMeta(hdr, classify(hdr, plain), plain)
 }
 
 // checkMeta checks everything of one header but its name.
-func checkMeta(hdr *tar.Header, plain bool) error {
+func checkMeta(hdr *tar.Header, kind Kind, plain bool) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%q: %s: %w", hdr.Name, fmt.Sprintf(format, args...), ErrBadEntry)
 	}
@@ -183,48 +518,45 @@ func checkMeta(hdr *tar.Header, plain bool) error {
 	if hdr.Size < 0 {
 		return bad("negative size")
 	}
-	if hdr.Uid < 0 || hdr.Gid < 0 || hdr.Uid > 1<<32-2 || hdr.Gid > 1<<32-2 {
-		return bad("owner %d:%d out of range", hdr.Uid, hdr.Gid)
-	}
-	if hdr.Mode&^07777 != 0 {
-		return bad("mode %#o has bits beyond 07777", hdr.Mode)
-	}
-	switch classify(hdr, plain) {
-	case KindWhiteout, KindOpaque:
-		if hdr.Size != 0 {
-			return bad("whiteout with contents")
-		}
-	}
 	if !plain && hdr.Typeflag != tar.TypeReg && strings.HasPrefix(path.Base(strings.TrimSuffix(hdr.Name, "/")), WhiteoutPrefix) {
 		// Other layer readers decide what is a whiteout by name alone.
 		return bad("only an empty regular file may have a whiteout name")
 	}
-	switch hdr.Typeflag {
-	case tar.TypeSymlink:
-		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > MaxPathLen {
-			return bad("symlink target empty, too long or with a NUL byte")
-		}
-	case tar.TypeLink:
+	if hdr.Typeflag == tar.TypeLink {
+		// A hard link is its target: tar extractors ignore its own
+		// owner, mode, mtime and xattrs, and so does Apply.
 		if err := checkName(hdr.Linkname, false, plain); err != nil {
 			return fmt.Errorf("%q: hard link target: %w", hdr.Name, err)
 		}
 		if classify(&tar.Header{Name: hdr.Linkname, Typeflag: tar.TypeReg}, plain) != KindFile {
 			return bad("hard link to a whiteout")
 		}
+		return nil
 	}
-	for k, v := range hdr.PAXRecords {
-		if name, ok := strings.CutPrefix(k, xattrRecord); ok && (len(name) > maxXattrName || len(v) > maxXattrValue) {
-			return bad("xattr %.40q longer than Linux allows", name)
+	if hdr.Uid < 0 || hdr.Gid < 0 || hdr.Uid > 1<<32-2 || hdr.Gid > 1<<32-2 {
+		return bad("owner %d:%d out of range", hdr.Uid, hdr.Gid)
+	}
+	if hdr.Mode < 0 || hdr.Mode&^0o7777 != 0 {
+		return bad("mode %#o has bits beyond 07777", hdr.Mode)
+	}
+	if hdr.ModTime.Before(minMtime) || hdr.ModTime.After(maxMtime) {
+		return bad("mtime %s is outside what Linux file systems keep (1901 to 2446)", hdr.ModTime.UTC().Format(time.RFC3339))
+	}
+	switch kind {
+	case KindWhiteout, KindOpaque:
+		if hdr.Size != 0 {
+			return bad("whiteout with contents")
 		}
+	}
+	if hdr.Typeflag == tar.TypeSymlink && (hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > MaxPathLen) {
+		return bad("symlink target empty, too long or with a NUL byte")
+	}
+	for k := range hdr.PAXRecords {
 		if strings.HasPrefix(k, "GNU.sparse.") {
 			return bad("sparse entries are not allowed in a layer")
 		}
-		// A plain tree is no overlay: its trusted.overlay.* are data.
-		if !plain && (strings.HasPrefix(k, xattrRecord+trustedOverlayPrefix) || strings.HasPrefix(k, xattrRecord+userOverlayPrefix)) {
-			return bad("carries the overlay's own attribute %s", strings.TrimPrefix(k, xattrRecord))
-		}
 	}
-	return nil
+	return checkXattrs(hdr, kind, plain)
 }
 
 // The overlay's attribute namespaces (Documentation/filesystems/overlayfs.rst).

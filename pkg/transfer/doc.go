@@ -10,8 +10,9 @@
 //     layer.tar and then its tar-split metadata without holding either
 //     (export.go);
 //   - the import: the gate before anything is written, the free-space
-//     check, extraction into a staging dir beside the target, the proof
-//     that the staged tree is exactly layer.tar, and the swap (import.go);
+//     check, extraction into a staging dir beside the target (where
+//     overlay.Apply proves every entry as it lands), and the swap
+//     (import.go);
 //   - the sentinel errors an import's callers may branch on: [ErrNoSpace],
 //     [ErrVerify].
 //

@@ -31,6 +31,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/vbatts/tar-split/tar/asm"
+	"github.com/vbatts/tar-split/tar/storage"
 	"golang.org/x/sys/unix"
 
 	"github.com/layer-tool/layer-tool/pkg/envelope"
@@ -380,12 +382,53 @@ type hxCase struct {
 var (
 	hxAnyErr = errors.New("some error")
 	hxEither = errors.New("success or failure")
+	hxValid  = errors.New("imports, and check calls it valid")
 )
 
-func hxOK() []error                { return nil }
+func hxOK() []error { return nil }
+
+// hxSplitAll is the tar-split metadata of a tar, gzipped, as the
+// envelope carries it, also for a tar that names a path twice (which
+// tar-split's own JSON packer refuses to record, and a layer may do).
+func hxSplitAll(t *testing.T, tarData []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	p := &hxPacker{enc: json.NewEncoder(zw)}
+	tee, err := asm.NewInputTarStream(bytes.NewReader(tarData), p, storage.NewDiscardFilePutter())
+	must(t, err)
+	_, err = io.Copy(io.Discard, tee)
+	must(t, err)
+	must(t, zw.Close())
+	return buf.Bytes()
+}
+
+// hxPacker writes tar-split entries as JSON lines, as storage's packer
+// does, without its check for names seen twice.
+type hxPacker struct {
+	enc *json.Encoder
+	pos int
+}
+
+func (p *hxPacker) AddEntry(e storage.Entry) (int, error) {
+	e.Position = p.pos
+	p.pos++
+	return e.Position, p.enc.Encode(e)
+}
+
+// Entries for the layer table.
+func hxF(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644} }
+func hxD(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755} }
+func hxS(name, target string) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777}
+}
 func hxRefused(e ...error) []error { return e }
 func hxFails() []error             { return []error{hxAnyErr} }
 func hxMay() []error               { return []error{hxEither} }
+
+// hxImports: a valid layer that is not canonical imports, and check calls
+// it valid; its re-export is canonical, so its digest differs.
+func hxImports() []error { return []error{hxValid} }
 
 // hxVictims are files beside the upper dir and beside L.
 type hxVictims struct{ snaps []hxSnapshot }
@@ -466,6 +509,10 @@ func (c hxCase) run(t *testing.T) {
 		if err == nil {
 			t.Logf("Imported %s", res.Digest)
 		}
+	case c.want[0] == hxValid:
+		if err != nil {
+			t.Errorf("import of a valid, not canonical layer failed: %v", err)
+		}
 	case c.want[0] == hxAnyErr:
 		if err == nil {
 			t.Errorf("imported; want a refusal")
@@ -513,7 +560,11 @@ func (c hxCase) run(t *testing.T) {
 	switch {
 	case c.want == nil && !rep.Valid:
 		t.Errorf("Verify calls a good envelope invalid")
-	case c.want != nil && c.want[0] != hxEither && rep.Valid:
+	case c.want != nil && c.want[0] == hxValid && !rep.Valid:
+		t.Errorf("Verify calls a valid layer invalid")
+	case c.want != nil && c.want[0] == hxValid && (rep.Layer.Canonical == nil || *rep.Layer.Canonical):
+		t.Errorf("Verify calls a layer that is not canonical canonical")
+	case c.want != nil && c.want[0] != hxEither && c.want[0] != hxValid && rep.Valid:
 		t.Errorf("Verify calls a hostile envelope valid")
 	}
 }
@@ -680,7 +731,7 @@ func TestHostileEnvelopes(t *testing.T) {
 			ms[layer3].data = hxCat(ms[layer3].data, []byte("trailing data in the member"))
 			ms[env0].data = []byte(hxMetaText(t, int64(len(ms[layer3].data)), 2))
 			return ms
-		}), want: hxFails()},
+		}), want: hxRefused(envelope.ErrStructure)},
 		{name: "non-zero byte after the end", env: func(t *testing.T) []byte { return hxCat(base(t), []byte{0, 0, 1}) }, want: hxRefused(envelope.ErrStructure)},
 		{name: "second envelope after the end", env: func(t *testing.T) []byte { return hxCat(base(t), base(t)) }, want: hxRefused(envelope.ErrStructure)},
 		{name: "no end blocks", env: func(t *testing.T) []byte { b := base(t); return b[:len(b)-1024] }, want: hxRefused(envelope.ErrStructure)},
@@ -827,17 +878,19 @@ func TestHostileEnvelopes(t *testing.T) {
 			ms[env0].data = []byte(hxMetaText(t, int64(len(ms[layer3].data)), 1))
 			return ms
 		}), want: hxFails(), budget: 64 << 10},
+		// An empty member is an empty tar to archive/tar and tar-split
+		// alike: an empty layer, if the tar-split member says so too.
 		{name: "empty layer.tar", env: hxEdit(func(t *testing.T, ms []hxMember) []hxMember {
 			ms[layer3].data = nil
 			ms[env0].data = []byte(hxMetaText(t, 0, 0))
 			return ms
-		}), want: hxFails()},
+		}), want: hxMay()},
 	}
 
 	// Layers that Apply accepts but no canonical layer has: the import
 	// must refuse them before the swap.
 	layerOf := func(hdrs ...*tar.Header) func(*testing.T) []byte {
-		return func(t *testing.T) []byte {
+		return hxEdit(func(t *testing.T, ms []hxMember) []hxMember {
 			var buf bytes.Buffer
 			tw := tar.NewWriter(&buf)
 			for _, h := range hdrs {
@@ -846,8 +899,11 @@ func TestHostileEnvelopes(t *testing.T) {
 				must(t, tw.WriteHeader(&h))
 			}
 			must(t, tw.Close())
-			return rawEnvelope(t, buf.Bytes(), int64(len(hdrs)))
-		}
+			ms[layer3].data = buf.Bytes()
+			ms[split4].data = hxSplitAll(t, buf.Bytes())
+			ms[env0].data = []byte(hxMetaText(t, int64(buf.Len()), int64(len(hdrs))))
+			return ms
+		})
 	}
 	layers := []hxCase{
 		{name: "symlink named as a whiteout", env: layerOf(&tar.Header{Name: ".wh.x", Typeflag: tar.TypeSymlink, Linkname: "../victim", Mode: 0o777}), want: hxFails()},
@@ -856,6 +912,21 @@ func TestHostileEnvelopes(t *testing.T) {
 		{name: "symlink to the victim", env: layerOf(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../../victim", Mode: 0o777, Uid: 4321}), want: hxOK()},
 		{name: "entry below a symlink", env: layerOf(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../..", Mode: 0o777}, &tar.Header{Name: "l/victim", Typeflag: tar.TypeReg, Mode: 0o644}), want: hxRefused(overlay.ErrOrder)},
 		{name: "hard link out", env: layerOf(&tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "../victim"}), want: hxRefused(overlay.ErrUnsafePath)},
+
+		// What a layer in any order allows: the OCI rules where they are
+		// clear, a refusal where an entry would go through what the
+		// layer made.
+		{name: "path repeated as file then directory", env: layerOf(hxF("d"), hxD("d/"), hxF("d/victim")), want: hxImports()},
+		{name: "path repeated as directory then file", env: layerOf(hxD("d/"), hxF("d/x"), hxF("d")), want: hxRefused(overlay.ErrOrder)},
+		{name: "symlink replaced by a directory", env: layerOf(hxS("l", "../.."), hxD("l/"), hxF("l/victim")), want: hxImports()},
+		{name: "hard link to a later entry", env: layerOf(&tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "f"}, hxF("f")), want: hxRefused(overlay.ErrOrder)},
+		{name: "parents implied below a symlink", env: layerOf(hxS("l", "../.."), hxF("l/a/victim")), want: hxRefused(overlay.ErrOrder)},
+		{name: "whiteout below a symlink", env: layerOf(hxS("l", "../.."), hxF("l/.wh.victim")), want: hxRefused(overlay.ErrOrder)},
+		{name: "hard link through a symlink of the layer", env: layerOf(hxD("d/"), hxF("d/f"), hxS("s", "d"), &tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "s/f"}), want: hxRefused(overlay.ErrOrder)},
+		{name: "hard link, then its target replaced by a symlink out", env: layerOf(hxF("f"), &tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "f"}, hxS("f", "../../victim")), want: hxImports()},
+		{name: "parents implied", env: layerOf(hxF("a/b/c")), want: hxImports()},
+		{name: "whiteout then directory", env: layerOf(hxF(".wh.d"), hxD("d/"), hxF("d/x")), want: hxImports()},
+		{name: "child before its directory", env: layerOf(hxF("d/x"), hxD("d/")), want: hxImports()},
 	}
 
 	for _, class := range []struct {

@@ -18,8 +18,11 @@ import (
 var (
 	// ErrNoSpace: the file system cannot hold the layer.
 	ErrNoSpace = errors.New("not enough free space")
-	// ErrVerify: a staged tree does not reproduce the envelope's tar.
-	ErrVerify = errors.New("staged layer does not match layer.tar")
+	// ErrVerify: a staged tree is not what the envelope's tar says: a node
+	// Apply wrote did not read back as its entry says (a file system
+	// that cannot keep it, or the kernel adding to it), or the tree holds
+	// more names than the tar makes.
+	ErrVerify = overlay.ErrMismatch
 )
 
 // ImportOptions say how an import goes.
@@ -101,11 +104,11 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 		}
 	}()
 	ex, err := envelope.Extract(ctx, r, im)
-	im.closeRoots()
-	if err != nil {
-		return res, err
+	if err == nil {
+		// Canceled after the last byte: still nothing swapped.
+		err = ctx.Err()
 	}
-	if err := im.verify(ctx, ex); err != nil {
+	if err != nil {
 		return res, err
 	}
 	t = im.layer
@@ -185,10 +188,6 @@ type stagedTree struct {
 	target  *overlay.Target
 	staging string
 	opts    overlay.Options
-	// written carries the names of the files with contents that Tree has
-	// written, in order, to Staged, which opens them beneath root.
-	written chan string
-	root    *overlay.Root
 }
 
 // Meta refuses an envelope that does not fit the target before anything
@@ -249,7 +248,7 @@ func (im *importer) Container(ctx context.Context, raw []byte) error {
 		}
 		opts := im.o.Opts
 		if i > 0 {
-			opts = overlay.Options{Plain: true, Applied: im.o.Opts.Applied}
+			opts = overlay.Options{Plain: true, Applied: im.o.Opts.Applied, Warn: im.o.Opts.Warn}
 		}
 		// Apply refuses entries beyond the declared count, so the
 		// declared size and count bound what the import can write: file
@@ -259,7 +258,7 @@ func (im *importer) Container(ctx context.Context, raw []byte) error {
 		if opts.MaxEntries == 0 {
 			opts.MaxEntries = -1
 		}
-		im.trees = append(im.trees, &stagedTree{target: t, staging: staging, opts: opts, written: make(chan string, 64)})
+		im.trees = append(im.trees, &stagedTree{target: t, staging: staging, opts: opts})
 		what := "layer"
 		if i > 0 {
 			what = fmt.Sprintf("volume at %s", m.Volumes[i-1].Destination)
@@ -321,106 +320,50 @@ type space struct {
 	limitsInodes bool // some file systems (btrfs) report no inode count
 }
 
-// Tree extracts a tree's tar into its staging directory, announcing each
-// file with contents to Staged once it is written. A tree left out is only
-// read.
-func (im *importer) Tree(ctx context.Context, t envelope.TreeRef, r io.Reader) error {
+// Tree extracts a tree's tar into its staging directory, where Apply
+// proves each entry as it lands. A tree left out is only read.
+func (im *importer) Tree(ctx context.Context, t envelope.TreeRef, r io.Reader) (int64, error) {
 	st := im.trees[t.Index]
 	count := tally.New(im.o.Progress)
 	defer count.Flush()
 	r = tally.Reader(r, count)
 	if st == nil {
-		_, err := io.Copy(io.Discard, r)
-		if err == nil && t.Volume != nil {
-			count.Entries(t.Volume.Entries) // read, and done with
-		}
-		return err
+		// Read, and checked for its digest, but not applied: counted by
+		// archive/tar alone.
+		return countEntries(ctx, r, count)
 	}
 	if t.Index == 0 {
 		r = &killAfter{r: r, n: 64 << 10}
 	}
-	defer close(st.written)
 	opts := st.opts
 	opts.Applied = func(hdr *tar.Header) {
 		count.Entries(1)
 		if st.opts.Applied != nil {
 			st.opts.Applied(hdr)
 		}
-		kind := overlay.Classify(hdr)
-		if t.Plain() {
-			kind = overlay.ClassifyPlain(hdr)
-		}
-		if kind == overlay.KindFile && hdr.Size > 0 {
-			st.written <- hdr.Name
-		}
 	}
-	_, err := overlay.Apply(ctx, st.staging, r, opts)
-	return err
+	stats, err := overlay.Apply(ctx, st.staging, r, opts)
+	return stats.Entries, err
 }
 
-// Stages tells Extract which trees are written to disk.
-func (im *importer) Stages(tree int) bool { return im.trees[tree] != nil }
-
-// Staged opens a staged file for Extract's reassembly, once Tree has
-// written it. Both walk the same tar, so the names come in the same order;
-// a difference means the two tar readers disagree, and the import fails.
-func (im *importer) Staged(tree int, name string) (io.ReadCloser, error) {
-	st := im.trees[tree]
-	got, ok := <-st.written
-	if !ok {
-		return nil, fmt.Errorf("the tar ended before %q was written", name)
-	}
-	if got != name {
-		return nil, fmt.Errorf("tar-split read %q where the tar had %q", name, got)
-	}
-	if st.root == nil {
-		root, err := overlay.OpenRoot(st.staging)
+// countEntries reads a tar to its end, counting its entries.
+func countEntries(ctx context.Context, r io.Reader, count *tally.Counter) (int64, error) {
+	tr := tar.NewReader(r)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		_, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
 		if err != nil {
-			return nil, err
+			return n, fmt.Errorf("layer entry %d: %w", n+1, err)
 		}
-		st.root = root
+		n++
+		count.Entries(1)
 	}
-	return st.root.Open(name)
-}
-
-func (im *importer) closeRoots() {
-	for _, st := range im.trees {
-		if st != nil && st.root != nil {
-			st.root.Close()
-		}
-	}
-}
-
-// verify proves each staged directory holds exactly its tar, which is what
-// writing its canonical tar again would show, at half the reading.
-// Extract has reassembled each tar from the staged files as they were
-// written: every file's contents, at its place, gave the tar's digest,
-// and the entry counts are envelope.json's. What is left is everything but
-// contents: a stat-only pass over each staged directory must produce the
-// very bytes the tar has around the contents (headers, PAX records with
-// owners, modes, xattrs and mtimes, padding, end blocks). Same contents
-// and same surroundings make the same tar, so the canonical tar of the
-// staged directory has the tar's digest.
-func (im *importer) verify(ctx context.Context, ex *envelope.Extracted) error {
-	im.phase("verifying")
-	for i, st := range im.trees {
-		if st == nil {
-			continue
-		}
-		plan, err := overlay.Measure(ctx, st.staging, st.opts)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrVerify, err)
-		}
-		size := ex.Meta.Layer.Size
-		what := "layer"
-		if i > 0 {
-			size, what = ex.Meta.Volumes[i-1].Size, envelope.VolumeTar(i-1)
-		}
-		if plan.Headers() != ex.Trees[i].Headers || plan.Size != size {
-			return fmt.Errorf("%w: the staged directory would write other headers than %s has (owners, modes, xattrs, mtimes or names differ)", ErrVerify, what)
-		}
-	}
-	return nil
 }
 
 // phase tells the progress, if any, what the import does now.
