@@ -5,7 +5,7 @@
 # never runs this: the files kept in testdata stand for what users keep, and
 # every later version must check and import them as they are
 # (testdata/script/compat_*.txtar). Run it to see how they were made, or to
-# make the set of a new envelope version into a new directory.
+# make such a set with another commit, into a new directory.
 #
 #   bash scripts/mkcompat.sh OUTDIR [ROUTE...]
 #
@@ -23,7 +23,7 @@
 #   containerd2  the same on containerd 2: v2-containerd2.layer
 #   nerdctl      nerdctl on containerd 1.6, with a named volume:
 #                v2-nerdctl.layer
-# The routes but docker get the same small change set: a file and a
+# Every route but docker gets the same small change set: a file and a
 # symlink in the layer, a deleted image file, a file in the volume (the
 # bind for ctr and containerd2).
 #
