@@ -146,7 +146,7 @@ func TestScript(t *testing.T) {
 
 // containerdScripts are the scripts that talk to containerd, run against
 // each version of it.
-var containerdScripts = []string{"engine_containerd.txtar", "engine_docker29.txtar"}
+var containerdScripts = []string{"engine_containerd.txtar", "engine_docker29.txtar", "compat_containerd.txtar"}
 
 // TestScriptContainerd2 runs containerdScripts against containerd 2.
 func TestScriptContainerd2(t *testing.T) {
