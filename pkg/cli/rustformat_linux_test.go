@@ -12,23 +12,24 @@ import (
 	"github.com/layer-tool/layer-tool/pkg/internal/legacytest"
 )
 
-// cmdMkrustlayer: mkrustlayer [-gzip] [-gnu] [-image-id ID] [-checksum HEX]
-// [-mount DEST] FILE ENTRY...
+// cmdMkrustlayer: mkrustlayer [-gzip] [-gnu [-dirslash]] [-image-id ID]
+// [-checksum HEX] [-mount DEST] FILE ENTRY...
 //
 // writes FILE in the format of the original layer-tool: metadata.json for
 // a container on this kind of host, then layer.tar of the ENTRYs, each
 // "DIR/" or "PATH=TEXT". layer.tar is layer-tool's canonical layer tar of
 // those entries (made on disk, mtime legacytest.Mtime), or with -gnu as
 // the Rust tar crate writes one: GNU headers, seconds mtimes, directory
-// names without "/", in the order given. -image-id sets the image's id,
+// names without "/" (with -dirslash, with it), in the order given. -image-id sets the image's id,
 // -checksum layer_checksum (otherwise the entries'), each -mount a mount
 // of the source container.
 func cmdMkrustlayer(ts *testscript.TestScript, neg bool, args []string) {
-	const usage = "usage: mkrustlayer [-gzip] [-gnu] [-image-id ID] [-checksum HEX] [-mount DEST] FILE ENTRY..."
+	const usage = "usage: mkrustlayer [-gzip] [-gnu [-dirslash]] [-image-id ID] [-checksum HEX] [-mount DEST] FILE ENTRY..."
 	fs := flag.NewFlagSet("mkrustlayer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	gz := fs.Bool("gzip", false, "")
 	gnu := fs.Bool("gnu", false, "")
+	slash := fs.Bool("dirslash", false, "")
 	imageID := fs.String("image-id", "", "")
 	checksum := fs.String("checksum", "", "")
 	var mounts []map[string]any
@@ -57,7 +58,7 @@ func cmdMkrustlayer(ts *testscript.TestScript, neg bool, args []string) {
 	m.Mounts = mounts
 	var layer []byte
 	if *gnu {
-		layer = legacytest.GNULayer(entries, true)
+		layer = legacytest.GNULayer(entries, !*slash)
 	} else {
 		dir, err := os.MkdirTemp(ts.Getenv("WORK"), "mkrustlayer")
 		ts.Check(err)
