@@ -161,7 +161,8 @@
 // layer.tar's size, entries: size/512}. It declares no entry count; since
 // every entry takes a 512-byte header inside the member, size/512 bounds
 // it, which an import uses for its entry limit and free-space check
-// (asking for more room than needed, never less). Extract's result and
+// (asking for more room than needed, never less); a progress line shows
+// no entry total for it. Extract's result and
 // the report give the count as read. What the file does not say stays
 // empty: imageLayers (nil, which no envelope.json has), apiVersion, and
 // without docker_info the host's os, arch and storage driver, whose host

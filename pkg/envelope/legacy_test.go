@@ -481,3 +481,15 @@ func FuzzVerifyLegacy(f *testing.F) {
 		}
 	})
 }
+
+// A progress line counts entries without a total: the file has none,
+// only a bound.
+func TestLegacyTotal(t *testing.T) {
+	rec := &recorder{}
+	if _, err := Extract(context.Background(), bytes.NewReader(rustFile(legacyEntries, false, nil)), rec); err != nil {
+		t.Fatal(err)
+	}
+	if b, n := Total(&rec.meta); b != rec.meta.Layer.Size || n != 0 {
+		t.Errorf("Total %d bytes, %d entries; want %d, 0", b, n, rec.meta.Layer.Size)
+	}
+}
