@@ -148,6 +148,7 @@ func checkHost(ctx context.Context, rep *envelope.Report, skip skips, eopts engi
 		return
 	case rep.Meta == nil && strings.HasPrefix(rep.Format, envelope.FormatLegacy):
 		unmade(envelope.Skip, "no readable %s to compare", envelope.LegacyMetadata)
+		return
 	case rep.Meta == nil:
 		unmade(envelope.Skip, "no readable %s to compare", envelope.MemberEnvelope)
 		return

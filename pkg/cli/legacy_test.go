@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/layer-tool/layer-tool/pkg/engine"
 	"github.com/layer-tool/layer-tool/pkg/envelope"
 	"github.com/layer-tool/layer-tool/pkg/internal/legacytest"
 )
@@ -142,6 +143,21 @@ func TestLegacyCheckCommand(t *testing.T) {
 	} {
 		if code != 0 || !strings.Contains(text, want) {
 			t.Errorf("layer-tool check: exit %d, no %q in\n%s", code, want, text)
+		}
+	}
+}
+
+// Without a readable metadata.json there is nothing to hold against the
+// host, and the checks say which member is missing.
+func TestLegacyHostUnreadable(t *testing.T) {
+	rep := &envelope.Report{Valid: true, Format: envelope.FormatLegacy}
+	checkHost(context.Background(), rep, skips{}, engine.Options{})
+	if len(rep.Checks) != 4 {
+		t.Fatalf("checks %+v", rep.Checks)
+	}
+	for _, c := range rep.Checks {
+		if c.Status != envelope.Skip || c.Message != "no readable metadata.json to compare" {
+			t.Errorf("%s: %s %q", c.Name, c.Status, c.Message)
 		}
 	}
 }

@@ -19,14 +19,15 @@ const module = "github.com/layer-tool/layer-tool/"
 var allowed = map[string][]string{
 	"pkg/internal/failpoint": {},
 	"pkg/internal/tally":     {},
+	"pkg/overlay":            {"pkg/internal/failpoint"},
+	"pkg/engine":             {},
+	"pkg/envelope":           {"pkg/overlay", "pkg/internal/tally"},
+	"pkg/transfer":           {"pkg/envelope", "pkg/overlay", "pkg/internal/failpoint", "pkg/internal/tally"},
+	"pkg/cli":                {"pkg/engine", "pkg/envelope", "pkg/overlay", "pkg/transfer"},
+
 	// Tests alone import legacytest, which writes the original
 	// layer-tool's files.
 	"pkg/internal/legacytest": {"pkg/overlay"},
-	"pkg/overlay":             {"pkg/internal/failpoint"},
-	"pkg/engine":              {},
-	"pkg/envelope":            {"pkg/overlay", "pkg/internal/tally"},
-	"pkg/transfer":            {"pkg/envelope", "pkg/overlay", "pkg/internal/failpoint", "pkg/internal/tally"},
-	"pkg/cli":                 {"pkg/engine", "pkg/envelope", "pkg/overlay", "pkg/transfer"},
 }
 
 // commandsOnly lists what the commands package leaves to the libraries
