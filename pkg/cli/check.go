@@ -146,6 +146,9 @@ func checkHost(ctx context.Context, rep *envelope.Report, skip skips, eopts engi
 	case skip == skipAll:
 		unmade(envelope.Skip, "")
 		return
+	case rep.Meta == nil && strings.HasPrefix(rep.Format, envelope.FormatLegacy):
+		unmade(envelope.Skip, "no readable %s to compare", envelope.LegacyMetadata)
+		return
 	case rep.Meta == nil:
 		unmade(envelope.Skip, "no readable %s to compare", envelope.MemberEnvelope)
 		return
@@ -235,6 +238,10 @@ func orDash(s string) string {
 func checkCreate(ctx context.Context, rep *envelope.Report, eopts engine.Options) {
 	const name = "create"
 	m := rep.Meta
+	if envelope.IsLegacy(m) {
+		rep.Add(name, envelope.Skip, "%v", errLegacyCreate)
+		return
+	}
 	if m == nil || rep.Inspect == nil {
 		rep.Add(name, envelope.Skip, "no readable %s and %s to plan from", envelope.MemberEnvelope, envelope.MemberContainer)
 		return

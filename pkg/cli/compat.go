@@ -64,7 +64,8 @@ type here struct {
 	// image finds the image the envelope's layer must sit on here and
 	// describes it for messages: for an import, the target container's
 	// image; for a check, the source image, by id, then by reference.
-	image func(ctx context.Context) (desc string, layers []string, err error)
+	// id is the image's id, where known.
+	image func(ctx context.Context) (desc, id string, layers []string, err error)
 }
 
 // compatibility is the one policy of whether an envelope fits this host:
@@ -105,11 +106,13 @@ func compatibility(ctx context.Context, m *envelope.Meta, h here, skip skips, st
 				add(name, envelope.Pass, "%s here, %s at the source: the same on-disk format", h.driver, m.Container.StorageDriver)
 			}
 		case checkImage:
-			desc, layers, err := h.image(ctx)
+			desc, id, layers, err := h.image(ctx)
 			switch {
 			case err != nil:
 				cause = fmt.Errorf("%w (--skip-image)", err)
 				add(name, envelope.Fail, "%v", cause)
+			case m.Container.ImageLayers == nil:
+				legacyImage(add, name, desc, id, m)
 			case !slices.Equal(layers, m.Container.ImageLayers):
 				add(name, envelope.Fail, "%s has other rootfs layers than the envelope's source image %s (--skip-image)", desc, m.Container.Image)
 			default:
@@ -121,6 +124,10 @@ func compatibility(ctx context.Context, m *envelope.Meta, h here, skip skips, st
 }
 
 func compare(add func(string, envelope.Status, string, ...any), name, theirs, ours string) {
+	if theirs == "" {
+		add(name, envelope.Fail, "the envelope does not say its %s (--skip-%s)", name, name)
+		return
+	}
 	if theirs == ours {
 		add(name, envelope.Pass, "%s here too", ours)
 		return
@@ -135,15 +142,15 @@ func importHere(eng engine.Engine, c *engine.Container, host *engine.Host) here 
 		// A container yet to be made (--create): the daemon's storage;
 		// its image is checked when the container is planned.
 		return here{os: host.OS, arch: host.Arch, driver: host.DriverDescription(),
-			image: func(context.Context) (string, []string, error) {
-				return "", nil, errors.New("no target container")
+			image: func(context.Context) (string, string, []string, error) {
+				return "", "", nil, errors.New("no target container")
 			}}
 	}
 	return here{
 		os: host.OS, arch: host.Arch, driver: c.Driver,
-		image: func(ctx context.Context) (string, []string, error) {
-			_, layers, err := eng.ContainerImage(ctx, c)
-			return fmt.Sprintf("container %s's image %s", c.Name, c.Image), layers, err
+		image: func(ctx context.Context) (string, string, []string, error) {
+			id, layers, err := eng.ContainerImage(ctx, c)
+			return fmt.Sprintf("container %s's image %s", c.Name, c.Image), id, layers, err
 		},
 	}
 }
@@ -153,21 +160,27 @@ func importHere(eng engine.Engine, c *engine.Container, host *engine.Host) here 
 func checkHere(eng engine.Engine, host *engine.Host, m *envelope.Meta) here {
 	return here{
 		os: host.OS, arch: host.Arch, driver: host.DriverDescription(),
-		image: func(ctx context.Context) (string, []string, error) {
+		image: func(ctx context.Context) (string, string, []string, error) {
 			var layers []string
+			var id string
 			var err error
 			for _, ref := range []string{m.Container.ImageID, m.Container.Image} {
 				if ref == "" {
 					continue
 				}
 				if layers, err = eng.ImageLayers(ctx, ref); err == nil {
+					// Found by id, it is that image; by reference,
+					// whichever the reference names here.
+					if ref == m.Container.ImageID {
+						id = ref
+					}
 					break
 				}
 			}
 			if err != nil {
-				return "", nil, fmt.Errorf("source image %s (%s) not on this host: %w", m.Container.Image, short(m.Container.ImageID), err)
+				return "", "", nil, fmt.Errorf("source image %s (%s) not on this host: %w", m.Container.Image, short(m.Container.ImageID), err)
 			}
-			return fmt.Sprintf("image %s here", m.Container.Image), layers, nil
+			return fmt.Sprintf("image %s here", m.Container.Image), id, layers, nil
 		},
 	}
 }

@@ -100,6 +100,9 @@ func importCreate(ctx context.Context, prog, name string, f importFlags, s Strea
 	opts := transfer.ImportOptions{
 		Opts: overlay.Options{UserXattr: host.UserXattr, Warn: warnTo(prog, s)},
 		Gate: func(ctx context.Context, m *envelope.Meta) error {
+			if envelope.IsLegacy(m) {
+				return errLegacyCreate
+			}
 			if name == "" {
 				name = strings.TrimPrefix(m.Container.Name, "/")
 			}

@@ -209,6 +209,7 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 	opts := transfer.ImportOptions{
 		Opts: overlay.Options{UserXattr: host.UserXattr || c.UserXattr, Warn: warnTo(prog, s)},
 		Gate: func(ctx context.Context, m *envelope.Meta) error {
+			warnLegacy(prog, c.Name, m, s)
 			return gateImport(ctx, eng, c, host, *f.skip, m)
 		},
 		Volumes: func(ctx context.Context, m *envelope.Meta) ([]*overlay.Target, error) {
@@ -260,6 +261,9 @@ func printImported(prog, name string, res transfer.Imported, s Streams) {
 			msg = "old data kept at " + v.Backup
 		}
 		fmt.Fprintf(s.Stderr, "%s: %s: volume at %s: imported %s (%d entries); %s\n", prog, name, v.Destination, v.Digest, v.Entries, msg)
+	}
+	for _, u := range res.Unchecked {
+		fmt.Fprintf(s.Stderr, "%s: warning: %s: %s\n", prog, name, u)
 	}
 	msg := "old layer deleted (--no-backup)"
 	if res.Backup != "" {

@@ -51,6 +51,9 @@ package cli_test
 //	                                LT_CTRD/nerdctl
 //	sshserver, s3server             the servers of the pipeline scripts
 //	                                (pipeline_linux_test.go)
+//	mkrustlayer [flags] FILE ENTRY...
+//	                                write FILE in the original layer-tool's
+//	                                format (rustformat_linux_test.go)
 //
 // and the program "throttle BYTES_PER_SECOND", a slow pipe.
 //
@@ -212,6 +215,7 @@ func scriptParams(over map[string]string) testscript.Params {
 			"nerdctl":      cmdNerdctl,
 			"sshserver":    cmdSshserver,
 			"s3server":     cmdS3server,
+			"mkrustlayer":  cmdMkrustlayer,
 		},
 	}
 }

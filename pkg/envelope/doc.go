@@ -1,7 +1,8 @@
 // Package envelope reads and writes envelopes, the stream that carries a
 // container's read-write layer, its volumes (v2) and its metadata.
 //
-// It owns the wire format: [Write]; one walker of the members (walk.go)
+// It owns the wire format, and reads the files of the original
+// layer-tool too (below): [Write]; one walker of the members (walk.go)
 // in which every rule of the format exists once, run by [Extract] in
 // strict mode (the first fault is the error: layer-import) and by
 // [Verify] in collecting mode (every fault goes into the [Report]:
@@ -100,4 +101,87 @@
 // envelope.json with either is not. The performance work on the format
 // (issue 14) reads v1 and v2 as they are: any change it makes to how
 // members are encoded comes as a new version.
+//
+// # Files of the original layer-tool
+//
+// The tool this one re-implements, written in Rust, wrote another file;
+// [Extract] and [Verify] read it too (legacy.go), told apart from an
+// envelope by its first member's name once the compression is known. A
+// report's "format", and the format of the [Meta] made for it, is
+// "layer-tool-rs/VERSION" ([FormatLegacy], then metadata.json's version),
+// or just "layer-tool-rs" when metadata.json cannot be read.
+//
+// The file is a tar, uncompressed or gzip (zstd is read too: the
+// compression is told from the first bytes), of exactly these members, in
+// this order, and then the tar's end, with the trailing rules of an
+// envelope:
+//
+//  1. metadata.json, at most [MaxJSONMember] bytes, one JSON object with
+//     no key twice (keys match regardless of case): "version" (a string
+//     or a number, of letters, digits and .+_- only, at most 64),
+//     "created" (RFC 3339), "container_metadata": {id, name, image,
+//     image_id, image_sha256, created (RFC 3339), state, status, labels,
+//     mounts: [{type, name, source, destination}, ...]}, "docker_info"
+//     (Docker's /info in snake case; os_type, architecture,
+//     kernel_version, server_version and driver are used),
+//     "layer_checksum" (64 hex digits, either case, "sha256:" in front or
+//     not) and "compressed" (a boolean, read and not compared: a file
+//     gunzipped since is as good). version, created, container_metadata.id
+//     and layer_checksum are required; other fields are ignored.
+//  2. layer.tar: the container's upper directory as the Rust tar crate
+//     wrote it (GNU or ustar headers, seconds mtimes, directories and
+//     regular files, symlinks followed, no whiteouts), read by the same
+//     handler and rules as an envelope's layer.tar; besides, an entry named
+//     like a whiteout (".wh.NAME") is refused: this format has no deleted
+//     files, and a layer reader would take one for a deletion.
+//
+// layer_checksum is the lower-case hex sha256 of this byte stream: for
+// each regular file and directory entry of layer.tar, in the order of
+// their paths compared component by component, bytewise (the order of
+// Rust's Path; a directory right before what it holds, so "a", "a/b",
+// "a-b"), the bytes of the path, relative, without "./" in front or "/"
+// behind, and then for a regular file its contents. There is nothing
+// between entries: no separator, no length. The root directory ("./"),
+// if the tar has it, and entries of other types, which the tool never
+// wrote, are not part of it. The sum is recomputed as layer.tar streams
+// past, in constant memory, as long as its entries come in that order;
+// the Rust tar crate writes them in directory order, and then the sum
+// cannot be recomputed without holding the layer: layer-check warns
+// (check "checksums", status warn, saying why) and layer-import goes on
+// and warns ([Extracted] Unchecked). A sum that differs fails the check
+// and the import. It guards against corruption, not forgery: it stands
+// in the same file as the layer.
+//
+// For the handler, metadata.json becomes, once layer.tar's size is known,
+// the envelope.json and container.json of an envelope: [Handler] Meta gets
+// a [Meta] with container {id, name, image, imageId (image_id, else
+// image_sha256, as "sha256:HEX"), created, storageDriver (docker_info's
+// driver), store "graphdriver"}, host {engine "docker", os (os_type), arch
+// (architecture as Go names it: x86_64 amd64, aarch64 arm64, i386 and
+// i686 386, armv5tel, armv6l and armv7l arm, others as they are), kernel,
+// dockerVersion (server_version), storageDriver}, "omitted" listing the
+// source's mounts (this format carries no volumes) and layer {size:
+// layer.tar's size, entries: size/512}. It declares no entry count; since
+// every entry takes a 512-byte header inside the member, size/512 bounds
+// it, which an import uses for its entry limit and free-space check
+// (asking for more room than needed, never less); a progress line shows
+// no entry total for it. Extract's result and
+// the report give the count as read. What the file does not say stays
+// empty: imageLayers (nil, which no envelope.json has), apiVersion, and
+// without docker_info the host's os, arch and storage driver, whose host
+// checks then fail, each with its --skip flag. The image check compares
+// the target's image id with imageId instead of rootfs layers: an image
+// id is the digest of a configuration that lists the layers, so the same
+// id is the same layers; another id fails (--skip-image). A [ContainerHandler]
+// gets a container.json in the Engine API's shape (Id, Name, Image,
+// Created, Config.Image, Config.Labels, State.Status, Driver, Mounts).
+// layer-import --create refuses such a file: it holds no configuration
+// to create a container from.
+//
+// The format cannot carry deleted files (whiteouts), symlinks (the tool
+// followed them: copies of their targets stand in their place), reliable
+// owners, special files (devices, fifos, sockets), extended attributes,
+// sub-second mtimes or volumes ([LegacyNotCarried]). Nothing of it is
+// dropped silently: a report always has the warning [CheckNotCarried],
+// and layer-import prints it once before it imports.
 package envelope

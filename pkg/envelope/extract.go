@@ -49,6 +49,10 @@ type Extracted struct {
 	LayerDigest string
 	// Trees are the layer (0) and each volume (1...).
 	Trees []TreeExtracted
+	// Unchecked says what the format allowed to pass without a check,
+	// each a sentence for a warning: a file of the original layer-tool
+	// whose layer_checksum could not be recomputed (legacy.go).
+	Unchecked []string
 }
 
 // TreeExtracted is what Extract learnt of one tree.
@@ -70,7 +74,7 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 	if w.first != nil {
 		return nil, w.first
 	}
-	ex := &Extracted{Meta: w.meta, Compression: w.compression, LayerDigest: "sha256:" + w.digests[MemberLayer]}
+	ex := &Extracted{Meta: w.meta, Compression: w.compression, LayerDigest: "sha256:" + w.digests[MemberLayer], Unchecked: w.unchecked()}
 	for _, t := range w.trees {
 		ex.Trees = append(ex.Trees, TreeExtracted{Digest: "sha256:" + w.digests[t.ref.Member], Entries: t.entries})
 	}

@@ -22,9 +22,13 @@ type Progress interface {
 }
 
 // Total is the sum of the declared sizes and entry counts of m's trees:
-// what a Progress is told before they are read.
+// what a Progress is told before they are read. A file of the original
+// layer-tool declares no count (its Meta has a bound): 0, unknown.
 func Total(m *Meta) (bytes, entries int64) {
 	bytes, entries = m.Layer.Size, m.Layer.Entries
+	if IsLegacy(m) {
+		entries = 0
+	}
 	for _, v := range m.Volumes {
 		bytes += v.Size
 		entries += v.Entries

@@ -263,6 +263,9 @@ func message(err error) string {
 
 // report turns what the walk found into the report's checks.
 func (c *checker) report(w *walk) *Report {
+	if w.legacy != nil {
+		return c.legacyReport(w)
+	}
 	rep := &Report{Valid: true, Compression: w.compression, Meta: w.meta, Inspect: c.inspect}
 	if m := w.meta; m != nil {
 		rep.Format, rep.Container, rep.Host = m.Format, &m.Container, &m.Host

@@ -48,6 +48,9 @@ type walk struct {
 	sums    []byte
 	// trees are the layer (0) and the volumes (1...), as read.
 	trees []*treeRead
+	// legacy is set when the stream is a file of the original
+	// layer-tool (legacy.go), which readLegacy walks instead.
+	legacy *legacyRead
 }
 
 // The kinds of member.
@@ -180,6 +183,10 @@ func (w *walk) read(ctx context.Context, r io.Reader) {
 				return
 			}
 			w.fault(CheckStructure, err)
+			return
+		}
+		if next == 0 && m.Name == LegacyMetadata {
+			w.readLegacy(ctx, er, m)
 			return
 		}
 		var p planned

@@ -64,6 +64,9 @@ type Imported struct {
 	Backup string
 	// Volumes are the volumes replaced, in envelope order.
 	Volumes []ImportedVolume
+	// Unchecked says what the envelope's format let pass unchecked, for
+	// warnings (envelope.Extracted.Unchecked).
+	Unchecked []string
 }
 
 // ImportedVolume is what an import did to one volume.
@@ -151,7 +154,7 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 	if err != nil {
 		return res, err
 	}
-	res = Imported{Digest: ex.LayerDigest, Entries: ex.Trees[0].Entries}
+	res = Imported{Digest: ex.LayerDigest, Entries: ex.Trees[0].Entries, Unchecked: ex.Unchecked}
 	k := 0
 	for i, st := range im.trees {
 		if st == nil {
