@@ -533,8 +533,11 @@ func (c *checker) legacyReport(w *walk) *Report {
 	}
 	t := w.trees[0]
 	rep.Layer = LayerReport{Size: t.size}
-	if len(c.stats) > 0 {
-		rep.Layer.Stats = c.stats[0]
+	if len(c.trees) > 0 {
+		rep.Layer.Stats = c.trees[0].stats
+		if t.done {
+			rep.Layer.canonical(c.trees[0], t.rawHeaders)
+		}
 	}
 	if d, ok := w.digests[MemberLayer]; ok {
 		rep.Layer.Digest = "sha256:" + d
