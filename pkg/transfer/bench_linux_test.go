@@ -54,7 +54,8 @@ func exportTo(b *testing.B, root string, w io.Writer, c envelope.Compression) {
 	}
 	d := envelope.NewDigestWriter(w)
 	err = envelope.Write(ctx, d, envelope.Contents{
-		Meta:      envelope.Meta{Format: envelope.Format, Created: time.Unix(0, 0), Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries}},
+		Meta: envelope.Meta{Format: envelope.Format, Created: time.Unix(0, 0), Layer: envelope.Layer{Size: plan.Size, Entries: plan.Stats.Entries},
+			Container: envelope.Container{ID: "bench", ImageID: "sha256:bench", ImageLayers: []string{}}, Host: envelope.Host{OS: "linux", Arch: "amd64"}},
 		Container: []byte("{}"), Info: []byte("{}"),
 		Layer: &treeLayer{tree: Tree{Dir: root}, plan: plan},
 	}, envelope.WriteOptions{Compression: c})
