@@ -4,10 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tarOf builds a layer tar from headers; regular files get size bytes of 'x'.
@@ -72,7 +77,16 @@ func FuzzApply(f *testing.F) {
 		if err := os.Mkdir(staging, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		Apply(context.Background(), staging, bytes.NewReader(data), Options{MaxEntries: 64, Plain: plain})
+		_, err := Apply(context.Background(), staging, bytes.NewReader(data), Options{MaxEntries: 64, Plain: plain})
+		// Check and import agree: what the Validator takes, Apply writes
+		// and proves; what Apply refuses, the Validator refuses alike.
+		// The target's file system may hold less than Linux allows (ext4
+		// keeps an inode's xattrs in one block): a host limit, as free
+		// space is, which no check of the envelope alone can know.
+		hostLimit := errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.E2BIG)
+		if verr := validateAll(data, plain, 64); !hostLimit && ((verr == nil) != (err == nil) || err != nil && verr.Error() != err.Error()) {
+			t.Fatalf("Validator says %v, Apply says %v", verr, err)
+		}
 		got, err := os.ReadFile(victim)
 		if err != nil || string(got) != "victim" {
 			t.Fatalf("victim changed: %q, %v", got, err)
@@ -89,4 +103,32 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("staging dir replaced: %v", err)
 		}
 	})
+}
+
+// validateAll runs a Validator over a tar, as layer-check does, with
+// Apply's words and its limit on entries.
+func validateAll(data []byte, plain bool, maxEntries int64) error {
+	tr := tar.NewReader(bytes.NewReader(data))
+	v := Validator{Plain: plain}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("layer entry %d: %w", v.Count()+1, err)
+		}
+		if v.Count() >= maxEntries {
+			return fmt.Errorf("layer entry %d: more than the %d entries declared: %w", v.Count()+1, maxEntries, ErrLimit)
+		}
+		if _, err := v.Entry(hdr); err != nil {
+			return fmt.Errorf("layer entry %d: %w", v.Count(), err)
+		}
+		if n, err := io.Copy(io.Discard, tr); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("layer entry %q: contents end at byte %d of %d: %w", hdr.Name, n, hdr.Size, err)
+		}
+	}
 }
