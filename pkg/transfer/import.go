@@ -47,8 +47,9 @@ type ImportOptions struct {
 	Opts overlay.Options
 	// Progress, if set, is told the totals envelope.json declares, the
 	// bytes and entries of each tree's tar as they are read and written,
-	// and the phases: "creating" (with Create), "reading", "verifying",
-	// "syncing" (the staged trees to disk) and "swapping".
+	// and the phases: "creating" (with Create), "reading" (which proves
+	// each entry as it lands), "syncing" (the staged trees to disk) and
+	// "swapping".
 	Progress envelope.Progress
 	// Keep keeps each replaced directory as a backup beside the new one.
 	Keep bool
