@@ -3,61 +3,16 @@ package envelope
 import (
 	"archive/tar"
 	"bufio"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/crc64"
 	"io"
-	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/vbatts/tar-split/tar/storage"
 )
-
-// splitDigest is a tar-split Packer that keeps no entries: it folds each
-// into a sha256, so that two streams of tar-split entries can be compared
-// in constant memory. Equal digests mean equal entries: the same raw
-// header bytes and padding, and files of the same names, sizes and crc64s.
-type splitDigest struct {
-	h   hash.Hash
-	pos int
-	// headers hashes the raw segments alone: every byte of the tar but
-	// file contents.
-	headers hash.Hash
-}
-
-func newSplitDigest() *splitDigest { return &splitDigest{h: sha256.New(), headers: sha256.New()} }
-
-// AddEntry implements storage.Packer.
-func (d *splitDigest) AddEntry(e storage.Entry) (int, error) {
-	var n [8]byte
-	write := func(b []byte) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		d.h.Write(n[:])
-		d.h.Write(b)
-	}
-	binary.BigEndian.PutUint64(n[:], uint64(e.Type))
-	d.h.Write(n[:])
-	switch e.Type {
-	case storage.SegmentType:
-		write(e.Payload)
-		d.headers.Write(e.Payload)
-	case storage.FileType:
-		write(e.GetNameBytes())
-		binary.BigEndian.PutUint64(n[:], uint64(e.Size))
-		d.h.Write(n[:])
-		write(e.Payload)
-	default:
-		return 0, fmt.Errorf("tar-split entry %d: unknown type %d", d.pos, e.Type)
-	}
-	d.pos++
-	return d.pos - 1, nil
-}
-
-func (d *splitDigest) sum() []byte { return d.h.Sum(nil) }
 
 // maxSplitLine bounds one line of tar-split metadata: one entry, whose
 // largest is a segment holding a PAX header, which archive/tar caps at
@@ -65,7 +20,7 @@ func (d *splitDigest) sum() []byte { return d.h.Sum(nil) }
 const maxSplitLine = 4 << 20
 
 // digestTarSplit reads gzipped tar-split metadata, entry by entry with a
-// bounded line length, and returns its digest.
+// bounded line length, and returns its splitSum and number of entries.
 func digestTarSplit(r io.Reader, layerSize int64) ([]byte, int, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
@@ -73,31 +28,38 @@ func digestTarSplit(r io.Reader, layerSize int64) ([]byte, int, error) {
 	}
 	defer zr.Close()
 	zr.Multistream(false)
-	d := newSplitDigest()
+	d := newSplitSum()
 	// The JSON itself is bounded like the member (before gzip): a small
 	// member must not inflate without end.
 	limit := maxSplitSize(layerSize)
 	sc := bufio.NewScanner(&cappedReader{r: zr, left: limit})
 	sc.Buffer(make([]byte, 64<<10), maxSplitLine)
+	pos := 0
 	for sc.Scan() {
 		var e storage.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, d.pos, fmt.Errorf("entry %d: %w", d.pos, err)
+			return nil, pos, fmt.Errorf("entry %d: %w", pos, err)
 		}
-		if e.Position != d.pos {
-			return nil, d.pos, fmt.Errorf("entry %d: position %d", d.pos, e.Position)
+		if e.Position != pos {
+			return nil, pos, fmt.Errorf("entry %d: position %d", pos, e.Position)
 		}
-		if _, err := d.AddEntry(e); err != nil {
-			return nil, d.pos, err
+		switch e.Type {
+		case storage.SegmentType:
+			d.segment(e.Payload)
+		case storage.FileType:
+			d.file(e.GetNameBytes(), e.Size, e.Payload)
+		default:
+			return nil, pos, fmt.Errorf("entry %d: unknown type %d", pos, e.Type)
 		}
+		pos++
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, d.pos, fmt.Errorf("entry %d: longer than %d bytes", d.pos, maxSplitLine)
+			return nil, pos, fmt.Errorf("entry %d: longer than %d bytes", pos, maxSplitLine)
 		}
-		return nil, d.pos, err
+		return nil, pos, err
 	}
-	return d.sum(), d.pos, nil
+	return d.sum(), pos, nil
 }
 
 // splitWriter is an overlay.Recorder that writes tar-split metadata: the
@@ -193,60 +155,6 @@ func (s *splitWriter) add(e storage.Entry) error {
 // larger) plus a line per entry (at most one per 512 bytes), and gzip only
 // shrinks that. Anything larger is not this layer's metadata.
 func maxSplitSize(layerSize int64) int64 { return 2*layerSize + 64<<10 }
-
-// boundedPutter is tar-split's FilePutter for hostile input. It computes
-// each file's crc64 as storage.NewDiscardFilePutter does, but fails once
-// the contents of all entries add up to more than the layer member holds:
-// only a sparse entry can, by expanding holes without reading input, and a
-// few bytes could make it spin for ever. It also stops when told to.
-type boundedPutter struct {
-	left int64
-	stop atomic.Bool
-	buf  []byte
-	crc  hash.Hash64 // nil: no checksums wanted
-}
-
-// newBoundedPutter stops after limit bytes of contents; withCRC computes
-// the crc64s that tar-split metadata records.
-func newBoundedPutter(limit int64, withCRC bool) *boundedPutter {
-	p := &boundedPutter{left: limit, buf: make([]byte, 64<<10)}
-	if withCRC {
-		p.crc = crc64.New(storage.CRCTable)
-	}
-	return p
-}
-
-// errStopped: the reader of the layer gave up; tar-split must too.
-var errStopped = errors.New("stopped")
-
-func (p *boundedPutter) Put(name string, r io.Reader) (int64, []byte, error) {
-	if p.crc != nil {
-		p.crc.Reset()
-	}
-	var n int64
-	for {
-		if p.stop.Load() {
-			return n, nil, errStopped
-		}
-		k, err := r.Read(p.buf)
-		if p.crc != nil {
-			p.crc.Write(p.buf[:k])
-		}
-		n += int64(k)
-		if p.left -= int64(k); p.left < 0 {
-			return n, nil, fmt.Errorf("entry %q: more contents than %s holds (a sparse entry?)", name, MemberLayer)
-		}
-		if errors.Is(err, io.EOF) {
-			if p.crc == nil {
-				return n, nil, nil
-			}
-			return n, p.crc.Sum(nil), nil
-		}
-		if err != nil {
-			return n, nil, err
-		}
-	}
-}
 
 // cappedReader fails once more than left bytes were read.
 type cappedReader struct {

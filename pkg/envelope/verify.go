@@ -217,6 +217,16 @@ func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) (int64, erro
 			}
 			return val.Count(), fmt.Errorf("layer entry %d: %w", val.Count()+1, err)
 		}
+		if cm, ok := r.(contentsMarker); ok {
+			// archive/tar reads contents for every type but these
+			// (isHeaderOnlyType in its reader.go).
+			data := hdr.Size
+			switch hdr.Typeflag {
+			case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+				data = 0
+			}
+			cm.Contents(hdr.Name, hdr.Size, data)
+		}
 		act, err := val.Entry(hdr)
 		if err != nil {
 			// Stop here: a refused entry's contents are not to be read

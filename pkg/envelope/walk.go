@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -8,8 +9,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-
-	"github.com/vbatts/tar-split/tar/asm"
 )
 
 // mode is what a walk does with a fault.
@@ -314,9 +313,10 @@ func readCapped(m *Member, max int64) ([]byte, error) {
 }
 
 // tree hands a tree's tar to the handler. A strict walk (an import)
-// hands it the member as it is; a collecting one (a check) has tar-split
-// record the same bytes in its own goroutine, into a digest to compare
-// with the envelope's tar-split member. Memory stays constant either way.
+// hands it the member as it is; a collecting one (a check) through a
+// splitReader, which sums what tar-split would record of the same bytes,
+// to compare with the envelope's tar-split member. Memory stays constant
+// either way.
 func (w *walk) tree(ctx context.Context, m *Member, t *treeRead) (stop bool) {
 	if w.mode == strict {
 		n, err := w.h.Tree(ctx, t.ref, m)
@@ -329,39 +329,20 @@ func (w *walk) tree(ctx context.Context, m *Member, t *treeRead) (stop bool) {
 		t.done, t.entries = true, n
 		return false
 	}
-	split := newSplitDigest()
-	putter := newBoundedPutter(m.Size, true)
-	tee, done, err := asm.NewInputTarStreamWithDone(m, split, putter)
-	if err != nil {
-		return w.fault(CheckStructure, err)
+	// One reading of the tar, the handler's: the splitReader folds what
+	// it reads into what tar-split would record, to compare with the
+	// envelope's tar-split member. A megabyte at a time from below.
+	sr := newSplitReader(bufio.NewReaderSize(m, 1<<20))
+	n, err := w.h.Tree(ctx, t.ref, sr)
+	if err == nil {
+		// What follows the tar's end is a segment too.
+		err = zerosToEnd(sr)
 	}
-	// Closing the tee on an early return stops tar-split's goroutine,
-	// which would otherwise wait on the pipe forever.
-	defer func() {
-		if done != nil {
-			putter.stop.Store(true)
-			tee.Close()
-			<-done
-		}
-	}()
-	n, err := w.h.Tree(ctx, t.ref, tee)
-	if err != nil {
-		return w.treeFault(t, err)
-	}
-	// The handler stops at the tar's end; tar-split wants the padding too.
-	if err := zerosToEnd(tee); err != nil {
-		return w.treeFault(t, err)
-	}
-	// tar-split's goroutine is done with its last entry only now.
-	tee.Close()
-	err = <-done
-	done = nil
 	if err != nil {
 		return w.treeFault(t, err)
 	}
 	t.done, t.entries = true, n
-	t.localSplit = split.sum()
-	split.headers.Sum(t.rawHeaders[:0])
+	t.localSplit, t.rawHeaders = sr.sum.sum(), sr.sum.headers()
 	return false
 }
 
