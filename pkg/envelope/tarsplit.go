@@ -37,7 +37,7 @@ func digestTarSplit(r io.Reader, layerSize int64) ([]byte, int, error) {
 	pos := 0
 	for sc.Scan() {
 		var e storage.Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		if err := decodeSplitEntry(sc.Bytes(), &e); err != nil {
 			return nil, pos, fmt.Errorf("entry %d: %w", pos, err)
 		}
 		if e.Position != pos {
