@@ -23,7 +23,7 @@ import (
 // entry costs the writing goroutine an append to a slice, not a handoff.
 const (
 	blockSize = 1 << 20
-	blocks    = 8 // in flight: 8 MiB
+	blocks    = 4 // in flight: 4 MiB
 )
 
 type markKind int
