@@ -20,6 +20,9 @@
 #   mixed    ~5,000 files (~1 GiB) with hard links, symlinks, whiteouts, an
 #            opaque directory, xattrs, a fifo, long and unicode names
 #   million  --entries empty files (default 1,000,000) in 1,000 directories
+#   vols     the small fixture's files split in three: a third in the layer,
+#            a third in each of two named volumes (exported beside small, as
+#            its "layer + 2 volumes" row: the same bytes should cost the same)
 #
 # The fixtures' layers are written straight into each container's overlay2
 # upper directory from the host (scripts/benchfixture, deterministic content)
@@ -185,10 +188,11 @@ cleanup() {
 	fi
 	if [[ -n "${DOCKER_HOST:-}" ]] && ((CLEAN == 1)); then
 		log "removing the fixture containers (--clean)"
-		for c in small large mixed "million-$ENTRIES"; do
+		for c in small large mixed vols "million-$ENTRIES"; do
 			docker rm -f "lt-bench-$c" >/dev/null 2>&1
 			rm -f "$LT_STATE/bench-fixtures/lt-bench-$c"
 		done
+		docker volume rm lt-bench-vol-a lt-bench-vol-b >/dev/null 2>&1
 	fi
 	if [[ -n "$WORK" ]]; then
 		if ((KEEP == 1)); then
@@ -300,6 +304,7 @@ fixture_spec() {
 	large) echo "large-v1 size=512MiB" ;;
 	mixed) echo "mixed-v1 files=5000" ;;
 	million) echo "million-v1 entries=$ENTRIES" ;;
+	vols) echo "vols-v1 files=20000 split=3" ;;
 	esac
 }
 
@@ -346,6 +351,24 @@ set_xattrs() {
 	setfattr -n user.mime_type -v "text/plain; charset=utf-8" "$upper/data/unicode/café"
 }
 
+# split_into_volumes CONTAINER DIR: move every third entry of DIR (the
+# small fixture's packages) into the container's first volume, and the
+# next into its second: the same files as the small fixture's layer, a
+# third in each tree.
+split_into_volumes() {
+	local c="$1" dir="$2" a b i=0 e
+	a="$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/vol/a"}}{{.Source}}{{end}}{{end}}' "$c")"
+	b="$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/vol/b"}}{{.Source}}{{end}}{{end}}' "$c")"
+	[[ -d "$a" && -d "$b" ]] || die "no volume directories for $c: '$a' '$b'"
+	while IFS= read -r e; do
+		case $((i % 3)) in
+		1) mv -- "$dir/$e" "$a/" ;;
+		2) mv -- "$dir/$e" "$b/" ;;
+		esac
+		i=$((i + 1))
+	done < <(LC_ALL=C ls -A -- "$dir")
+}
+
 # Whiteouts (deleted files, a deleted directory) and an opaque directory,
 # made by the container itself on top of the base image.
 # shellcheck disable=SC2016 # expanded by the container's shell
@@ -371,6 +394,10 @@ make_fixture() {
 	if [[ "$kind" == mixed ]]; then
 		docker run --network none --name "$name" --label "$LABEL=$spec" \
 			"$BASE_IMAGE" sh -c "$MIXED_SCRIPT"
+	elif [[ "$kind" == vols ]]; then
+		docker volume rm lt-bench-vol-a lt-bench-vol-b >/dev/null 2>&1 || true
+		docker create --network none --name "$name" --label "$LABEL=$spec" \
+			-v lt-bench-vol-a:/vol/a -v lt-bench-vol-b:/vol/b "$BASE_IMAGE" >/dev/null
 	else
 		docker create --network none --name "$name" --label "$LABEL=$spec" \
 			"$BASE_IMAGE" >/dev/null
@@ -385,6 +412,10 @@ make_fixture() {
 		set_xattrs "$upper"
 		;;
 	million) "$BIN/benchfixture" million "$upper" -entries "$ENTRIES" ;;
+	vols)
+		"$BIN/benchfixture" small "$upper" -files 20000
+		split_into_volumes "$name" "$upper/app/node_modules"
+		;;
 	esac
 	sync
 	docker inspect -f '{{.Id}}' "$name" >"$LT_STATE/bench-fixtures/$name"
@@ -458,6 +489,9 @@ bench_fixture() {
 
 	log "fixture $fx: warming the page cache"
 	tar -C "$upper" -cf - . | cat >/dev/null
+	if [[ "$fx" == small ]] && ((VOLS == 1)); then
+		"$EXPORT" "$(fixture_name vols)" 2>/dev/null | cat >/dev/null
+	fi
 
 	log "fixture $fx: export side, $RUNS runs"
 	for ((r = 1; r <= RUNS; r++)); do
@@ -474,6 +508,9 @@ bench_fixture() {
 			sample "$fx" tar_zstd "$tarc | zstd -q -T0 -3 $(size_to)"
 		fi
 		sample "$fx" exp "$(q "$EXPORT" "$c") $(size_to)"
+		if [[ "$fx" == small ]] && ((VOLS == 1)); then
+			sample "$fx" exp_vols "$(q "$EXPORT" "$(fixture_name vols)") $(size_to)"
+		fi
 		sample "$fx" exp_zstd "$(q "$EXPORT" --compress zstd "$c") $(size_to)"
 		sample "$fx" exp_gzip "$(q "$EXPORT" --compress gzip "$c") $(size_to)"
 	done
@@ -492,6 +529,7 @@ bench_fixture() {
 		sample "$fx" imp "$(q "$IMPORT" --no-backup -q "$t") < $(q "$env")"
 		sample "$fx" check "$(q "$CHECK" --offline) < $(q "$env") > /dev/null"
 		((r <= PEER_RUNS)) || continue
+		sample "$fx" sha256sum "sha256sum < $(q "$env") > /dev/null"
 		d="$WORK/x/$fx-tarx-$r"
 		mkdir "$d"
 		sync
@@ -506,10 +544,10 @@ bench_fixture() {
 	echo "## $fx: $(fixture_summary "$upper")"
 	echo
 	echo "Export (all read the same upper directory):"
-	table "$fx" exp exp_zstd exp_gzip tar tar_gzip1 tar_pigz tar_zstd commit_save docker_export
+	table "$fx" exp exp_vols exp_zstd exp_gzip tar tar_gzip1 tar_pigz tar_zstd commit_save docker_export
 	echo
 	echo "Import and check of the uncompressed envelope ($(mib "$(stat -c %s "$env")") MiB; layer.tar $(mib "$(stat -c %s "$layer")") MiB), each run into a new target:"
-	table "$fx" imp tarx tarx_sync check
+	table "$fx" imp tarx tarx_sync check sha256sum
 
 	if [[ "$fx" == large ]]; then
 		sparse_report "$upper"
@@ -595,8 +633,14 @@ if [[ -n "$ONLY" ]]; then
 	FIXTURES=("$ONLY")
 fi
 
+# The volumes fixture goes with small: its rows are in small's table.
+VOLS=0
 for fx in "${FIXTURES[@]}"; do
 	make_fixture "$fx"
+	if [[ "$fx" == small ]]; then
+		make_fixture vols
+		VOLS=1
+	fi
 done
 if ((MILLION == 1)); then
 	make_fixture million

@@ -1,18 +1,16 @@
 package envelope
 
 import (
-	"archive/tar"
 	"hash"
 	"sync"
-
-	"github.com/layer-tool/layer-tool/pkg/overlay"
 )
 
-// The streaming paths hash every byte two or three times (sha256 for the
-// member and for the output, crc64 for tar-split), and a profile of export
-// shows those hashes taking over half its time on one core. A worker runs
+// The reading paths hash every byte two or three times (sha256 for the
+// member and for the input, crc64 for tar-split), and a profile of export
+// showed those hashes taking over half its time on one core. A worker runs
 // them on the other core, in order, on copies of the data: a copy costs a
-// tenth of a hash.
+// tenth of a hash. (Export, which makes the bytes itself, hands its blocks
+// to stages without copying them: stream.go.)
 const (
 	chunkSize = 256 << 10
 	chunks    = 8 // in flight per worker: 2 MiB
@@ -146,44 +144,3 @@ func (a *asyncHash) Sum() []byte {
 	a.w.wait()
 	return a.h.Sum(nil)
 }
-
-// asyncRecorder passes a Recorder's calls to a worker, in order.
-type asyncRecorder struct {
-	w   *worker
-	rec overlay.Recorder
-	mu  sync.Mutex
-	err error
-}
-
-func newAsyncRecorder(rec overlay.Recorder) *asyncRecorder {
-	return &asyncRecorder{w: newWorker(rec.Contents), rec: rec}
-}
-
-func (a *asyncRecorder) fail(err error) {
-	if err != nil {
-		a.mu.Lock()
-		if a.err == nil {
-			a.err = err
-		}
-		a.mu.Unlock()
-	}
-}
-
-func (a *asyncRecorder) Entry(raw []byte, hdr *tar.Header) error {
-	raw = append([]byte(nil), raw...)
-	h := *hdr
-	a.w.job(func() { a.fail(a.rec.Entry(raw, &h)) })
-	return nil
-}
-
-func (a *asyncRecorder) Contents(p []byte) { a.w.data(p) }
-
-func (a *asyncRecorder) End(raw []byte) error {
-	raw = append([]byte(nil), raw...)
-	a.w.job(func() { a.fail(a.rec.End(raw)) })
-	a.w.wait()
-	return a.err
-}
-
-// close stops the worker after a failure, when End was never called.
-func (a *asyncRecorder) close() { a.w.wait() }

@@ -68,8 +68,11 @@ func compressor(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
 		// A 4 MiB window keeps export's peak RSS near 50 MiB (the default
 		// 8 MiB reached 66 MiB on many small files, over the 64 MiB
 		// target) at full speed; WithLowerEncoderMem did too, but at a
-		// third of the speed. The encoder still uses both cores.
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithWindowSize(4<<20))
+		// third of the speed. One goroutine: the other core hashes, and
+		// BenchmarkZstd puts one goroutine of this encoder at about C
+		// zstd -3's speed and size, where two are slower in wall time on
+		// 2 cores (the concurrent encoder's handoffs) and use more memory.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithWindowSize(4<<20), zstd.WithEncoderConcurrency(1))
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }

@@ -150,6 +150,46 @@ func (s *splitWriter) add(e storage.Entry) error {
 	return s.enc.Encode(e)
 }
 
+// splitRecording is a tree's tar-split metadata as the split stage
+// records it: gzipped into buf, which keeps it up to a bound and counts it
+// all.
+type splitRecording struct {
+	w   *splitWriter
+	zw  *gzip.Writer
+	buf boundedBuffer
+}
+
+func newSplitRecording(limit int) (*splitRecording, error) {
+	r := &splitRecording{buf: boundedBuffer{limit: limit}}
+	zw, err := gzip.NewWriterLevel(&r.buf, splitLevel)
+	if err != nil {
+		return nil, err
+	}
+	r.zw, r.w = zw, newSplitWriter(zw)
+	return r, nil
+}
+
+// boundedBuffer keeps what is written to it up to limit bytes, and past
+// that drops it all (over) and only counts (n).
+type boundedBuffer struct {
+	b     []byte
+	n     int64
+	limit int
+	over  bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	b.n += int64(len(p))
+	switch {
+	case b.over:
+	case len(b.b)+len(p) > b.limit:
+		b.over, b.b = true, nil
+	default:
+		b.b = append(b.b, p...)
+	}
+	return len(p), nil
+}
+
 // maxSplitSize bounds layer.tar-split.json.gz for a layer.tar of layerSize
 // bytes: its JSON is base64 of the headers (at most the layer's size, 4/3
 // larger) plus a line per entry (at most one per 512 bytes), and gzip only

@@ -46,8 +46,8 @@ type LayerSource interface {
 }
 
 // splitLevel is the gzip level of layer.tar-split.json.gz. With a
-// LayerSource the metadata is compressed twice (once to learn its size,
-// once to write it), so it is the fastest level.
+// LayerSource the metadata of a large tree is compressed twice (once to
+// learn its size, once to write it), so it is the fastest level.
 const splitLevel = gzip.BestSpeed
 
 // WriteOptions choose how the envelope is compressed.
@@ -60,16 +60,74 @@ type WriteOptions struct {
 var ErrLayerSize = errors.New("layer.tar is not the size announced in envelope.json")
 
 // Write writes an envelope holding c to w.
-func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err error) {
+func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) error {
+	_, err := write(ctx, w, c, opts, false)
+	return err
+}
+
+// WriteDigest writes an envelope holding c to w and returns the sha256 of
+// the bytes written ("sha256:HEX"), the digest that --expect checks.
+func WriteDigest(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (string, error) {
+	return write(ctx, w, c, opts, true)
+}
+
+func write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions, digest bool) (sum string, err error) {
+	var out *hashingWriter
+	var whole *hashStage
+	stages := []stage{nil, &sumStage{h: sha256.New()}, &splitStage{}}
+	if digest {
+		if opts.Compression == None || opts.Compression == "" {
+			whole = &hashStage{h: sha256.New()}
+			stages = append(stages, whole)
+		} else {
+			out = newHashingWriter(w)
+			w = out
+		}
+	}
+	// A compressor writes small pieces: one write a megabyte to the
+	// output (and its digest). Uncompressed, the blocks are that already.
+	var bw *bufio.Writer
+	if opts.Compression != None && opts.Compression != "" {
+		bw = bufio.NewWriterSize(w, 1<<20)
+		w = bw
+	}
 	zw, err := compressor(w, opts.Compression, opts.Level)
 	if err != nil {
-		return err
+		return "", err
 	}
+	stages[0] = &outputStage{w: zw}
+	s := newStream(stages...)
+	defer s.close()
+	if err := writeMembers(ctx, s, c); err != nil {
+		return "", err
+	}
+	// The stages are done with everything: the compressor is the
+	// caller's again.
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("close %s stream: %w", opts.Compression, err)
+	}
+	if bw != nil {
+		if err := bw.Flush(); err != nil {
+			return "", err
+		}
+	}
+	switch {
+	case whole != nil:
+		sum = "sha256:" + hex.EncodeToString(whole.h.Sum(nil))
+	case out != nil:
+		sum = "sha256:" + hex.EncodeToString(out.h.Sum(nil))
+	}
+	return sum, nil
+}
+
+// writeMembers writes the members of c into s, and the tar's end, and
+// waits until the stages have taken all of it.
+func writeMembers(ctx context.Context, s *stream, c Contents) error {
 	meta, err := json.MarshalIndent(c.Meta, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", MemberEnvelope, err)
 	}
-	ew := &writer{tw: tar.NewWriter(zw), mtime: c.Meta.Created.Truncate(time.Second)}
+	ew := &writer{s: s, tw: tar.NewWriter(s), mtime: c.Meta.Created.Truncate(time.Second)}
 	for _, m := range []struct {
 		name string
 		data []byte
@@ -78,10 +136,7 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err
 		{MemberContainer, c.Container},
 		{MemberInfo, c.Info},
 	} {
-		if err := ew.member(m.name, int64(len(m.data)), func(w io.Writer) error {
-			_, err := w.Write(m.data)
-			return err
-		}); err != nil {
+		if err := ew.bytes(m.name, m.data); err != nil {
 			return err
 		}
 	}
@@ -102,56 +157,56 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (err
 			return err
 		}
 	}
-	sums := ew.sums.Bytes()
-	if err := ew.member(MemberSums, int64(len(sums)), func(w io.Writer) error {
-		_, err := w.Write(sums)
+	sums, err := ew.sums()
+	if err != nil {
 		return err
-	}); err != nil {
+	}
+	if err := ew.bytes(MemberSums, sums); err != nil {
 		return err
 	}
 	if err := ew.tw.Close(); err != nil {
 		return fmt.Errorf("close envelope: %w", err)
 	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("close %s stream: %w", opts.Compression, err)
-	}
-	return nil
+	return s.sync()
 }
 
+// splitMemory bounds the gzipped tar-split metadata of a tree that an
+// export holds (about 100 bytes an entry: some 80,000 entries). Within
+// it, the metadata recorded while the tar streamed is written as it is;
+// past it, a stat-only replay of the tree writes it again.
+var splitMemory = 8 << 20
+
 // layerFromSource writes a tree's tar (as member tarName) and its
-// tar-split metadata (splitName) holding neither: while the tar streams,
-// its metadata is recorded, compressed and only counted (a tar member's
-// size comes before its data); then a stat-only replay writes the same
-// metadata, with the checksums kept from the first pass (8 bytes a file).
+// tar-split metadata (splitName). While the tar streams, the split stage
+// records its metadata, compressed, and keeps it if it fits in
+// splitMemory, else only counts it (a tar member's size comes before its
+// data); then the metadata is written from memory or, past that bound,
+// by a stat-only replay with the checksums kept from the first pass (8
+// bytes a file).
 func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int64, tarName, splitName string) error {
-	count := &countWriter{}
-	zc, err := gzip.NewWriterLevel(count, splitLevel)
+	rec, err := newSplitRecording(splitMemory)
 	if err != nil {
 		return err
 	}
-	rec := newSplitWriter(zc)
-	arec := newAsyncRecorder(rec)
-	defer arec.close()
 	if err := ew.member(tarName, size, func(w io.Writer) error {
-		// A tar writes each header block on its own: gather them, so that
-		// the digest worker and the output see few, large writes.
-		bw := bufio.NewWriterSize(w, 1<<20)
-		if err := src.WriteLayer(ctx, bw, arec); err != nil {
-			return err
-		}
-		return bw.Flush()
+		ew.s.mark(mark{kind: markLayerStart, rec: rec})
+		return src.WriteLayer(ctx, w, streamRecorder{s: ew.s})
 	}); err != nil {
 		return err
 	}
-	if err := zc.Close(); err != nil {
+	// The split stage has seen the tar's end once the stream is synced.
+	if err := ew.s.sync(); err != nil {
 		return err
 	}
-	return ew.member(splitName, count.n, func(w io.Writer) error {
+	if !rec.buf.over {
+		return ew.bytes(splitName, rec.buf.b)
+	}
+	return ew.member(splitName, rec.buf.n, func(w io.Writer) error {
 		zw, err := gzip.NewWriterLevel(w, splitLevel)
 		if err != nil {
 			return err
 		}
-		replay := rec.replaying(zw)
+		replay := rec.w.replaying(zw)
 		if err := src.ReplayLayer(ctx, replay); err != nil {
 			return err
 		}
@@ -160,13 +215,6 @@ func (ew *writer) layerFromSource(ctx context.Context, src LayerSource, size int
 		}
 		return zw.Close()
 	})
-}
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
 }
 
 // layerFromStream writes a finished layer tar and then its tar-split
@@ -178,10 +226,7 @@ func (ew *writer) layerFromStream(ctx context.Context, write func(context.Contex
 	}); err != nil {
 		return err
 	}
-	return ew.member(MemberTarSplit, int64(split.Len()), func(w io.Writer) error {
-		_, err := w.Write(split.Bytes())
-		return err
-	})
+	return ew.bytes(MemberTarSplit, split.Bytes())
 }
 
 // writeLayer streams the layer into w and records its tar-split metadata,
@@ -209,13 +254,23 @@ func writeLayer(ctx context.Context, w io.Writer, split *bytes.Buffer, write fun
 	return zw.Close()
 }
 
-// writer writes the members of an envelope and their SHA256SUMS lines.
+// writer writes the members of an envelope into its stream.
 type writer struct {
+	s     *stream
 	tw    *tar.Writer
 	mtime time.Time
-	sums  bytes.Buffer
+	names []string // the members SHA256SUMS covers, in order
 }
 
+func (ew *writer) bytes(name string, data []byte) error {
+	return ew.member(name, int64(len(data)), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// member writes a member of size bytes; its sha256 is taken in the stream
+// (but for SHA256SUMS itself).
 func (ew *writer) member(name string, size int64, write func(io.Writer) error) error {
 	hdr := &tar.Header{
 		Typeflag: tar.TypeReg,
@@ -228,19 +283,38 @@ func (ew *writer) member(name string, size int64, write func(io.Writer) error) e
 	if err := ew.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write %s header: %w", name, err)
 	}
-	h := newAsyncHash(sha256.New())
-	defer h.Sum()
-	fw := &fixedWriter{w: io.MultiWriter(ew.tw, h), left: size}
+	summed := name != MemberSums
+	if summed {
+		ew.s.mark(mark{kind: markMemberStart})
+	}
+	fw := &fixedWriter{w: ew.tw, left: size}
 	if err := write(fw); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	if fw.left != 0 {
 		return fmt.Errorf("write %s: %d bytes short: %w", name, fw.left, ErrLayerSize)
 	}
-	if name != MemberSums {
-		fmt.Fprintf(&ew.sums, "%s  %s\n", hex.EncodeToString(h.Sum()), name)
+	if summed {
+		ew.s.mark(mark{kind: markMemberEnd})
+		ew.names = append(ew.names, name)
 	}
 	return nil
+}
+
+// sums is SHA256SUMS of the members written so far.
+func (ew *writer) sums() ([]byte, error) {
+	if err := ew.s.sync(); err != nil {
+		return nil, err
+	}
+	digests := ew.s.stages[1].(*sumStage).sums
+	if len(digests) != len(ew.names) {
+		return nil, fmt.Errorf("%d digests for %d members", len(digests), len(ew.names))
+	}
+	var b bytes.Buffer
+	for i, name := range ew.names {
+		fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(digests[i]), name)
+	}
+	return b.Bytes(), nil
 }
 
 // fixedWriter refuses to write past the size announced in a member header.

@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// copyFile writes exactly the size in e's header of the file at e.path to
-// w, and fails if the file has more or fewer bytes: a file that changes
+// copyFile writes exactly the size in e's header of the file open as e.fd
+// (at e.path) to w, and fails if the file has more or fewer bytes: a file that changes
 // size mid-export is a changed layer. buf holds copyBuffer+1 bytes: the
 // last read asks for one byte more than is left, so that growth shows
 // without another system call.
@@ -19,12 +19,7 @@ import (
 // a plain OCI layer, and a 512 MiB file with 64 MiB allocated costs 64 MiB
 // of reads.
 func copyFile(w io.Writer, e *entry, buf []byte) (err error) {
-	size := e.hdr.Size
-	fd, err := unix.Open(e.path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", e.path, err)
-	}
-	defer unix.Close(fd)
+	size, fd := e.hdr.Size, e.fd
 	for off := int64(0); off < size; {
 		end := size
 		if e.sparse {

@@ -105,7 +105,7 @@ func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, err
 	tw := tar.NewWriter(s)
 	var st Stats
 	buf := make([]byte, copyBuffer+1)
-	err := walk(ctx, root, opts, func(e *entry) error {
+	err := walk(ctx, root, opts, w != nil, func(e *entry) error {
 		e.hdr.Format = tar.FormatPAX
 		if err := tw.WriteHeader(e.hdr); err != nil {
 			return fmt.Errorf("write header %q: %w", e.hdr.Name, err)
@@ -196,9 +196,11 @@ func (s *sink) Write(p []byte) (int, error) {
 }
 
 // entry is one item of the walk: the header to write and, for a regular
-// file, the path its contents are read from and whether it has holes.
+// file, its path, whether it has holes and, in a pass that reads contents,
+// its open descriptor (else -1).
 type entry struct {
 	hdr    *tar.Header
+	fd     int
 	path   string
 	sparse bool
 }

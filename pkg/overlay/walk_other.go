@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-func walk(ctx context.Context, root string, opts Options, fn func(*entry) error) error {
+func walk(ctx context.Context, root string, opts Options, read bool, fn func(*entry) error) error {
 	return needLinux("read overlay layer " + root)
 }
 

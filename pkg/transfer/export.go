@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -47,8 +46,9 @@ type ExportOptions struct {
 	// WriteOptions are the envelope's compression and level.
 	envelope.WriteOptions
 	// Progress, if set, is told the phases ("measuring" every tree, then
-	// for each "reading" it into its tar and "indexing" it again for its
-	// tar-split metadata), the entries measured, the totals once every
+	// for each "reading" it into its tar and, for a tree of more entries
+	// than its tar-split metadata can be held for, "indexing" it again for
+	// that metadata), the entries measured, the totals once every
 	// tree is measured, and then the bytes and entries of each tree's tar
 	// as they are written.
 	Progress envelope.Progress
@@ -57,9 +57,10 @@ type ExportOptions struct {
 // Export writes the envelope of src to w and returns the sha256 of the
 // bytes written ("sha256:HEX"), the digest that --expect later checks.
 // Each tree (the layer, then each volume) is measured first (sizes, entry
-// count, warnings) and then read twice, for its tar and for its tar-split
-// metadata; a tree that changes in between fails the export with
-// overlay.ErrChanged. With volumes or omitted mounts the envelope is v2.
+// count, warnings) and then read for its tar, and the tar-split metadata
+// recorded on the way; a tree too large for that metadata to be held is
+// read a third time, stat-only, for it. A tree that changes in between
+// fails the export with overlay.ErrChanged. With volumes or omitted mounts the envelope is v2.
 func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (digest string, err error) {
 	prog := opts.Progress
 	if prog != nil {
@@ -98,17 +99,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 	if prog != nil {
 		prog.Total(envelope.Total(&contents.Meta))
 	}
-	// One write a megabyte to the pipe and the digest, not one for each
-	// tar block.
-	d := envelope.NewDigestWriter(w)
-	bw := bufio.NewWriterSize(d, 1<<20)
-	if err := envelope.Write(ctx, bw, contents, opts.WriteOptions); err != nil {
-		return "", err
-	}
-	if err := bw.Flush(); err != nil {
-		return "", err
-	}
-	return d.Digest(), nil
+	return envelope.WriteDigest(ctx, w, contents, opts.WriteOptions)
 }
 
 // measure is the measuring pass over tree, counting its entries for prog

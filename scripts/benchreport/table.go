@@ -16,12 +16,16 @@ import (
 type rowSpec struct {
 	label string   // the command, as markdown
 	peers []string // rows whose median wall time this row's is divided by
+	// sizePeers are rows whose median output size this row's is divided
+	// by (a compressor's output against the peer's).
+	sizePeers []string
 }
 
 // rowSpecs are bench.sh's rows by key: a row's samples are in FIXTURE.KEY.
 var rowSpecs = map[string]rowSpec{
 	"exp":           {label: "`layer-export C`", peers: []string{"tar", "commit_save"}},
-	"exp_zstd":      {label: "`layer-export --compress zstd C`", peers: []string{"tar_zstd"}},
+	"exp_vols":      {label: "`layer-export V` (this layer split in three: layer + 2 volumes)", peers: []string{"exp", "tar"}},
+	"exp_zstd":      {label: "`layer-export --compress zstd C`", peers: []string{"tar_zstd"}, sizePeers: []string{"tar_zstd"}},
 	"exp_gzip":      {label: "`layer-export --compress gzip C`", peers: []string{"tar_pigz", "tar_gzip1"}},
 	"tar":           {label: "`tar --xattrs --numeric-owner -c`"},
 	"tar_gzip1":     {label: "`tar -c \\| gzip -1`"},
@@ -32,7 +36,8 @@ var rowSpecs = map[string]rowSpec{
 	"imp":           {label: "`layer-import --no-backup -q T < env`", peers: []string{"tarx_sync", "tarx"}},
 	"tarx":          {label: "`tar -xf layer.tar`"},
 	"tarx_sync":     {label: "`tar -xf layer.tar` + `sync`"},
-	"check":         {label: "`layer-check --offline < env`"},
+	"check":         {label: "`layer-check --offline < env`", peers: []string{"sha256sum"}},
+	"sha256sum":     {label: "`sha256sum < env`"},
 	"m_exp":         {label: "`layer-export C \\| cat > env`"},
 	"m_check":       {label: "`layer-check --offline < env`"},
 	"m_imp":         {label: "`layer-import --no-backup -q T < env`"},
@@ -47,6 +52,8 @@ var peerNames = map[string]string{
 	"tar_gzip1":   "tar\\|gzip -1",
 	"tarx_sync":   "tar -x+sync",
 	"tarx":        "tar -x",
+	"exp":         "one layer",
+	"sha256sum":   "sha256sum",
 }
 
 // Columns of a sample line.
@@ -113,31 +120,37 @@ func readRow(path string) (row, error) {
 const tableHeader = "| command | median wall s | wall min–max s | CPU s | peak RSS MiB | output MiB | ratio to peer (wall) |\n" +
 	"| --- | ---: | ---: | ---: | ---: | ---: | --- |\n"
 
-// peerWall is a peer's name and its median wall time as printed ("-" for
-// none).
+// peerWall is a peer's name and its median wall time (or, for a size
+// peer, output size) as printed ("-" for none).
 type peerWall struct {
 	name, wall string
+	size       bool // wall is an output size in MiB
 }
 
 // rowLine is one line of a table. The ratios are of the medians as printed
 // (two decimals), so a reader can check them against the table.
 func rowLine(label string, rw row, peers []peerWall) string {
 	wall := medianText(rw.cols[colWall])
+	size := mib(medianText(rw.cols[colSize]))
 	var notes []string
 	for _, p := range peers {
-		if wall == "-" || p.wall == "-" {
+		mine, prefix := wall, ""
+		if p.size {
+			mine, prefix = size, "output "
+		}
+		if mine == "-" || p.wall == "-" {
 			continue
 		}
-		a, _ := strconv.ParseFloat(wall, 64)
+		a, _ := strconv.ParseFloat(mine, 64)
 		b, _ := strconv.ParseFloat(p.wall, 64)
-		notes = append(notes, ratio(a, b)+" "+p.name)
+		notes = append(notes, prefix+ratio(a, b)+" "+p.name)
 	}
 	if rw.fails > 0 {
 		notes = append(notes, fmt.Sprintf("**%d of %d runs FAILED**", rw.fails, rw.runs))
 	}
 	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", label, wall, spread(rw.cols[colWall]),
 		medianText(rw.cols[colCPU]), kibToMiB(medianText(rw.cols[colRSS])),
-		mib(medianText(rw.cols[colSize])), strings.Join(notes, "; "))
+		size, strings.Join(notes, "; "))
 }
 
 // writeTable writes the markdown table of the rows keys of fixture, from
@@ -168,6 +181,16 @@ func writeTable(w io.Writer, dir, fixture string, keys []string) error {
 				return err
 			}
 			peers = append(peers, peerWall{name: peerNames[p], wall: medianText(pr.cols[colWall])})
+		}
+		for _, p := range spec.sizePeers {
+			pr, err := readRow(filepath.Join(dir, fixture+"."+p))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			peers = append(peers, peerWall{name: peerNames[p], wall: mib(medianText(pr.cols[colSize])), size: true})
 		}
 		b.WriteString(rowLine(spec.label, rw, peers))
 	}

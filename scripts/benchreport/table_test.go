@@ -10,8 +10,9 @@ import (
 
 // TestTablesGolden prints the tables of a recorded run and compares them
 // with testdata/tables.golden, which is what bench.sh's awk programs (before
-// they moved here) printed for the same samples: the same calls of its
-// table function, each table after an empty line.
+// they moved here) printed for the same samples, plus the output size ratio
+// of the zstd row: the same calls of its table function, each table after
+// an empty line.
 func TestTablesGolden(t *testing.T) {
 	exp := []string{"exp", "exp_zstd", "exp_gzip", "tar", "tar_gzip1", "tar_pigz", "tar_zstd", "commit_save", "docker_export"}
 	imp := []string{"imp", "tarx", "tarx_sync", "check"}
@@ -101,37 +102,43 @@ func TestRowLine(t *testing.T) {
 		{
 			name:  "odd runs, two peers",
 			rw:    runs("3.41 4.02 18456 1048576\n3.38 3.97 18460 1048576\n3.52 4.10 18452 1048576\n"),
-			peers: []peerWall{{"tar", "2.95"}, {"commit+save", "21.34"}},
+			peers: []peerWall{{name: "tar", wall: "2.95"}, {name: "commit+save", wall: "21.34"}},
 			want:  "| L | 3.41 | 3.38–3.52 | 4.02 | 18 | 1.0 | 1.16× tar; 0.16× commit+save |",
 		},
 		{
 			name:  "even runs, a peer of no time",
 			rw:    runs("5.10 2.20 20480 -\n5.30 2.25 20484 -\n"),
-			peers: []peerWall{{"tar -x+sync", "0.00"}},
+			peers: []peerWall{{name: "tar -x+sync", wall: "0.00"}},
 			want:  "| L | 5.20 | 5.10–5.30 | 2.23 | 20 | - | ∞ tar -x+sync |",
 		},
 		{
 			name:  "ratio of the printed medians",
 			rw:    runs("1.004 1 1024 -\n"), // printed 1.00: the ratio is 1.00/0.50
-			peers: []peerWall{{"p", "0.50"}},
+			peers: []peerWall{{name: "p", wall: "0.50"}},
 			want:  "| L | 1.00 | 1.00–1.00 | 1.00 | 1 | - | 2.00× p |",
 		},
 		{
 			name:  "a peer without runs",
 			rw:    runs("1.00 1.00 1024 -\n"),
-			peers: []peerWall{{"p", "-"}},
+			peers: []peerWall{{name: "p", wall: "-"}},
 			want:  "| L | 1.00 | 1.00–1.00 | 1.00 | 1 | - |  |",
 		},
 		{
 			name:  "some failed",
 			rw:    runs("2.50 3.10 25600 80000000\nFAIL\n2.70 3.30 25601 80000001\n"),
-			peers: []peerWall{{"tar\\|pigz", "4.20"}},
+			peers: []peerWall{{name: "tar\\|pigz", wall: "4.20"}},
 			want:  "| L | 2.60 | 2.50–2.70 | 3.20 | 25 | 76.3 | 0.62× tar\\|pigz; **1 of 3 runs FAILED** |",
+		},
+		{
+			name:  "output size",
+			rw:    runs("2.00 3.00 25600 104857600\n"),
+			peers: []peerWall{{name: "tar\\|zstd", wall: "2.50"}, {name: "tar\\|zstd", wall: "98.0", size: true}},
+			want:  "| L | 2.00 | 2.00–2.00 | 3.00 | 25 | 100.0 | 0.80× tar\\|zstd; output 1.02× tar\\|zstd |",
 		},
 		{
 			name:  "all failed",
 			rw:    runs("FAIL\nFAIL\n"),
-			peers: []peerWall{{"tar", "2.95"}},
+			peers: []peerWall{{name: "tar", wall: "2.95"}},
 			want:  "| L | - | - | - | - | - | **2 of 2 runs FAILED** |",
 		},
 	} {
