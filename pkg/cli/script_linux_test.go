@@ -56,6 +56,8 @@ package cli_test
 //	                                format (rustformat_linux_test.go)
 //	wraplayer, tarlisting           a tar as an envelope's layer, and a
 //	                                listing of a tar (wrap_linux_test.go)
+//	gocorpus TEMPLATE [ARCHIVE...]  Go's archive/tar test archives, checked
+//	                                and imported (gocorpus_linux_test.go)
 //
 // and the program "throttle BYTES_PER_SECOND", a slow pipe.
 //
@@ -219,9 +221,11 @@ func scriptParams(over map[string]string) testscript.Params {
 			"s3server":     cmdS3server,
 			"mkrustlayer":  cmdMkrustlayer,
 
-			// Layers from elsewhere, issue 13 (wrap_linux_test.go).
+			// Layers from elsewhere, issue 13 (wrap_linux_test.go,
+			// gocorpus_linux_test.go).
 			"wraplayer":  cmdWraplayer,
 			"tarlisting": cmdTarlisting,
+			"gocorpus":   cmdGocorpus,
 		},
 	}
 }

@@ -7,6 +7,8 @@ package cli_test
 //	                                is the tar LAYER (see wrapLayer)
 //	tarlisting TAR OUTFILE          write one sorted line per entry of TAR
 //	                                (see cmdTarlisting)
+//	gocorpus TEMPLATE [ARCHIVE...]  import each archive of Go's archive/tar
+//	                                tests and compare (gocorpus_linux_test.go)
 
 import (
 	"archive/tar"
