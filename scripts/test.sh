@@ -119,6 +119,10 @@ if ((${#builds[@]} > 0)); then
 	lt_engines_build_start "${builds[@]}"
 fi
 lt_install
+# import_acl sets and reads POSIX ACLs in upper directories.
+if ! command -v setfacl >/dev/null 2>&1 || ! command -v getfacl >/dev/null 2>&1; then
+	lt_apt_install acl
+fi
 if [[ "$LT_PIPELINE_TESTS" != 0 ]]; then
 	lt_pipeline_install
 fi

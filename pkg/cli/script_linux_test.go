@@ -54,6 +54,10 @@ package cli_test
 //	mkrustlayer [flags] FILE ENTRY...
 //	                                write FILE in the original layer-tool's
 //	                                format (rustformat_linux_test.go)
+//	wraplayer, tarlisting           a tar as an envelope's layer, and a
+//	                                listing of a tar (wrap_linux_test.go)
+//	gocorpus TEMPLATE [ARCHIVE...]  Go's archive/tar test archives, checked
+//	                                and imported (gocorpus_linux_test.go)
 //
 // and the program "throttle BYTES_PER_SECOND", a slow pipe.
 //
@@ -216,6 +220,12 @@ func scriptParams(over map[string]string) testscript.Params {
 			"sshserver":    cmdSshserver,
 			"s3server":     cmdS3server,
 			"mkrustlayer":  cmdMkrustlayer,
+
+			// Layers from elsewhere, issue 13 (wrap_linux_test.go,
+			// gocorpus_linux_test.go).
+			"wraplayer":  cmdWraplayer,
+			"tarlisting": cmdTarlisting,
+			"gocorpus":   cmdGocorpus,
 		},
 	}
 }
