@@ -81,7 +81,7 @@ func exportCommand(name string, fileArg bool) *command {
 		comp := &compressFlag{c: envelope.None}
 		fs.Var(comp, "compress", "compress the whole envelope with `[none|gzip|zstd]`; bare --compress means gzip")
 		level := fs.Int("level", 0, "compression level `N`: gzip 1-9, zstd 1-22; 0 is the default, gzip 1 and zstd 3")
-		digestFile := fs.String("digest-file", "", "write the sha256 of the output (sha256:HEX) to `FILE` instead of printing it on stderr; give it to layer-check or layer-import --expect")
+		digestFile := fs.String("digest-file", "", "write the envelope's digest (sha256:HEX of its SHA256SUMS) to `FILE` instead of printing it on stderr; give it to layer-check or layer-import --expect")
 		pause := fs.Bool("pause", false, "freeze a running container (docker pause) while its layer and volumes are read, and unpause it however export ends; a container paused already stays paused")
 		volumes := fs.String("volumes", "all", "which volumes to carry: `all|none|NAME,...` (names or mount destinations)")
 		binds := fs.Bool("binds", false, "carry directory bind mounts too")

@@ -74,7 +74,7 @@ func importCommand(name string) *command {
 		fs.BoolVar(&f.rollback, "rollback", false, "swap the newest backup back in (no envelope read)")
 		fs.BoolVar(&f.listBackups, "list-backups", false, "list the kept backups (no envelope read)")
 		fs.BoolVar(&f.quiet, "q", false, "no progress line")
-		fs.StringVar(&f.expect, "expect", "", "refuse the envelope unless the input, as stored, has this `sha256:HEX` (as layer-export printed it); checked before the swap")
+		fs.StringVar(&f.expect, "expect", "", "refuse the envelope unless it has this digest, `sha256:HEX` as layer-export printed it (or, from earlier versions, the sha256 of the file as stored); checked before the swap")
 		f.skip = addSkipFlags(fs, map[string]string{
 			checkOS:      "accept an envelope from another OS",
 			checkArch:    "accept an envelope from another architecture",
@@ -238,9 +238,7 @@ func runImport(ctx context.Context, t *overlay.Target, opts transfer.ImportOptio
 		in = file
 	}
 	in = ctxReader(ctx, in)
-	if f.expect != "" {
-		in = envelope.Expect(in, f.expect)
-	}
+	opts.Expect = f.expect
 	if f.meter != nil {
 		opts.Progress = f.meter
 	}

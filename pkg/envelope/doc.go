@@ -64,6 +64,16 @@
 // A reader reads the stream once, to its end: after the tar's end only zero
 // padding may follow, and after a compressed stream nothing at all.
 //
+// # The envelope's digest
+//
+// An envelope's digest is "sha256:" and the hex sha256 of its SHA256SUMS
+// member's bytes ([Root]): a root over every member, as an OCI manifest's
+// digest is over its layers. layer-export prints it, and --expect checks
+// it (layer-check's report names it "root"). It needs no hash over the
+// stream, and compressing or recompressing the envelope keeps it. Digests
+// printed by earlier versions are the sha256 of the stream as stored;
+// --expect still takes those, hashing the stream when it is given one.
+//
 // # Envelope v2
 //
 // v2 carries the container's volumes too. A writer writes v2 when the

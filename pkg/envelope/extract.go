@@ -47,6 +47,8 @@ type Extracted struct {
 	Compression Compression
 	// LayerDigest is "sha256:HEX" of layer.tar.
 	LayerDigest string
+	// Root is the envelope's digest (see [Root]).
+	Root string
 	// Trees are the layer (0) and each volume (1...).
 	Trees []TreeExtracted
 	// Unchecked says what the format allowed to pass without a check,
@@ -75,6 +77,9 @@ func Extract(ctx context.Context, r io.Reader, h Handler) (*Extracted, error) {
 		return nil, w.first
 	}
 	ex := &Extracted{Meta: w.meta, Compression: w.compression, LayerDigest: "sha256:" + w.digests[MemberLayer], Unchecked: w.unchecked()}
+	if w.sums != nil {
+		ex.Root = Root(w.sums)
+	}
 	for _, t := range w.trees {
 		ex.Trees = append(ex.Trees, TreeExtracted{Digest: "sha256:" + w.digests[t.ref.Member], Entries: t.entries})
 	}

@@ -2,7 +2,6 @@ package envelope
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -247,15 +246,6 @@ func (o *outputStage) run(b *block) error {
 	return err
 }
 
-// hashStage is the sha256 of the whole stream: the digest of an
-// uncompressed envelope.
-type hashStage struct{ h hash.Hash }
-
-func (h *hashStage) run(b *block) error {
-	h.h.Write(b.buf)
-	return nil
-}
-
 // sumStage computes the sha256 of each member's data.
 type sumStage struct {
 	h    hash.Hash
@@ -356,21 +346,4 @@ func (r streamRecorder) Contents([]byte) {}
 func (r streamRecorder) End([]byte) error {
 	r.s.mark(mark{kind: markLayerEnd})
 	return nil
-}
-
-// hashingWriter hashes what it writes to w, in the writing goroutine: the
-// stream digest of a compressed envelope, below the compressor.
-type hashingWriter struct {
-	w io.Writer
-	h hash.Hash
-}
-
-func (d *hashingWriter) Write(p []byte) (int, error) {
-	n, err := d.w.Write(p)
-	d.h.Write(p[:n])
-	return n, err
-}
-
-func newHashingWriter(w io.Writer) *hashingWriter {
-	return &hashingWriter{w: w, h: sha256.New()}
 }

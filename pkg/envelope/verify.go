@@ -70,9 +70,12 @@ type Report struct {
 	Valid       bool        `json:"valid"`
 	Format      string      `json:"format"`
 	Compression Compression `json:"compression"`
-	Container   *Container  `json:"container,omitempty"`
-	Host        *Host       `json:"host,omitempty"`
-	Layer       LayerReport `json:"layer"`
+	// Root is the envelope's digest (see [Root]), what layer-export
+	// printed and --expect takes; absent if SHA256SUMS was not read.
+	Root      string      `json:"root,omitempty"`
+	Container *Container  `json:"container,omitempty"`
+	Host      *Host       `json:"host,omitempty"`
+	Layer     LayerReport `json:"layer"`
 	// Volumes (v2) sum up each volume's tar, in envelope order.
 	Volumes []VolumeReport `json:"volumes,omitempty"`
 	// Omitted (v2) lists the mounts the envelope does not carry.
@@ -277,6 +280,9 @@ func (c *checker) report(w *walk) *Report {
 		return c.legacyReport(w)
 	}
 	rep := &Report{Valid: true, Compression: w.compression, Meta: w.meta, Inspect: c.inspect}
+	if w.sums != nil {
+		rep.Root = Root(w.sums)
+	}
 	if m := w.meta; m != nil {
 		rep.Format, rep.Container, rep.Host = m.Format, &m.Container, &m.Host
 	}

@@ -65,25 +65,18 @@ func Write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) erro
 	return err
 }
 
-// WriteDigest writes an envelope holding c to w and returns the sha256 of
-// the bytes written ("sha256:HEX"), the digest that --expect checks.
+// WriteDigest writes an envelope holding c to w and returns its digest
+// ("sha256:HEX"), the one --expect checks: the sha256 of its SHA256SUMS,
+// a root over every member (as an OCI manifest's digest is over its
+// layers). It costs no hash over the stream, and a recompressed envelope
+// keeps it.
 func WriteDigest(ctx context.Context, w io.Writer, c Contents, opts WriteOptions) (string, error) {
 	return write(ctx, w, c, opts, true)
 }
 
 func write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions, digest bool) (sum string, err error) {
-	var out *hashingWriter
-	var whole *hashStage
+	var root []byte
 	stages := []stage{nil, &sumStage{h: sha256.New()}, &splitStage{}}
-	if digest {
-		if opts.Compression == None || opts.Compression == "" {
-			whole = &hashStage{h: sha256.New()}
-			stages = append(stages, whole)
-		} else {
-			out = newHashingWriter(w)
-			w = out
-		}
-	}
 	// A compressor writes small pieces: one write a megabyte to the
 	// output (and its digest). Uncompressed, the blocks are that already.
 	var bw *bufio.Writer
@@ -98,7 +91,7 @@ func write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions, dige
 	stages[0] = &outputStage{w: zw}
 	s := newStream(stages...)
 	defer s.close()
-	if err := writeMembers(ctx, s, c); err != nil {
+	if root, err = writeMembers(ctx, s, c); err != nil {
 		return "", err
 	}
 	// The stages are done with everything: the compressor is the
@@ -111,21 +104,18 @@ func write(ctx context.Context, w io.Writer, c Contents, opts WriteOptions, dige
 			return "", err
 		}
 	}
-	switch {
-	case whole != nil:
-		sum = "sha256:" + hex.EncodeToString(whole.h.Sum(nil))
-	case out != nil:
-		sum = "sha256:" + hex.EncodeToString(out.h.Sum(nil))
+	if digest {
+		sum = Root(root)
 	}
 	return sum, nil
 }
 
-// writeMembers writes the members of c into s, and the tar's end, and
-// waits until the stages have taken all of it.
-func writeMembers(ctx context.Context, s *stream, c Contents) error {
+// writeMembers writes the members of c into s, and the tar's end, waits
+// until the stages have taken all of it, and returns SHA256SUMS.
+func writeMembers(ctx context.Context, s *stream, c Contents) ([]byte, error) {
 	meta, err := json.MarshalIndent(c.Meta, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", MemberEnvelope, err)
+		return nil, fmt.Errorf("encode %s: %w", MemberEnvelope, err)
 	}
 	ew := &writer{s: s, tw: tar.NewWriter(s), mtime: c.Meta.Created.Truncate(time.Second)}
 	for _, m := range []struct {
@@ -137,7 +127,7 @@ func writeMembers(ctx context.Context, s *stream, c Contents) error {
 		{MemberInfo, c.Info},
 	} {
 		if err := ew.bytes(m.name, m.data); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -147,27 +137,27 @@ func writeMembers(ctx context.Context, s *stream, c Contents) error {
 		err = ew.layerFromStream(ctx, c.WriteLayer, c.Meta.Layer.Size)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(c.Volumes) != len(c.Meta.Volumes) {
-		return fmt.Errorf("%d volume sources for %d volumes in %s", len(c.Volumes), len(c.Meta.Volumes), MemberEnvelope)
+		return nil, fmt.Errorf("%d volume sources for %d volumes in %s", len(c.Volumes), len(c.Meta.Volumes), MemberEnvelope)
 	}
 	for i, src := range c.Volumes {
 		if err := ew.layerFromSource(ctx, src, c.Meta.Volumes[i].Size, VolumeTar(i), VolumeTarSplit(i)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	sums, err := ew.sums()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := ew.bytes(MemberSums, sums); err != nil {
-		return err
+		return nil, err
 	}
 	if err := ew.tw.Close(); err != nil {
-		return fmt.Errorf("close envelope: %w", err)
+		return nil, fmt.Errorf("close envelope: %w", err)
 	}
-	return s.sync()
+	return sums, s.sync()
 }
 
 // splitMemory bounds the gzipped tar-split metadata of a tree that an

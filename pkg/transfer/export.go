@@ -54,8 +54,9 @@ type ExportOptions struct {
 	Progress envelope.Progress
 }
 
-// Export writes the envelope of src to w and returns the sha256 of the
-// bytes written ("sha256:HEX"), the digest that --expect later checks.
+// Export writes the envelope of src to w and returns its digest
+// ("sha256:HEX" of its SHA256SUMS, see envelope.Root), which --expect
+// later checks.
 // Each tree (the layer, then each volume) is measured first (sizes, entry
 // count, warnings) and then read for its tar, and the tar-split metadata
 // recorded on the way; a tree too large for that metadata to be held is

@@ -53,6 +53,10 @@ type ImportOptions struct {
 	Progress envelope.Progress
 	// Keep keeps each replaced directory as a backup beside the new one.
 	Keep bool
+	// Expect, if set, is the envelope's digest ("sha256:HEX"), checked
+	// before anything is swapped in: its root (envelope.Root), or the
+	// sha256 of the stream as read, which layer-export printed before.
+	Expect string
 }
 
 // Imported is what a successful import did.
@@ -107,10 +111,19 @@ func Import(ctx context.Context, t *overlay.Target, r io.Reader, opts ImportOpti
 			}
 		}
 	}()
+	var stream *envelope.Digester
+	if opts.Expect != "" {
+		// Only an old digest needs the stream's own sha256.
+		stream = envelope.NewDigestReader(r)
+		r = stream
+	}
 	ex, err := envelope.Extract(ctx, r, im)
 	if err == nil {
 		// Canceled after the last byte: still nothing swapped.
 		err = ctx.Err()
+	}
+	if err == nil && stream != nil && !envelope.Expected(opts.Expect, ex.Root, stream.Digest()) {
+		err = fmt.Errorf("envelope %s (input %s), --expect %s: %w", orNone(ex.Root), stream.Digest(), opts.Expect, envelope.ErrExpect)
 	}
 	if err != nil {
 		return res, err
@@ -368,6 +381,14 @@ func countEntries(ctx context.Context, r io.Reader, count *tally.Counter) (int64
 		n++
 		count.Entries(1)
 	}
+}
+
+// orNone is s, or "without SHA256SUMS" for a file that has none.
+func orNone(s string) string {
+	if s == "" {
+		return "without SHA256SUMS"
+	}
+	return s
 }
 
 // phase tells the progress, if any, what the import does now.

@@ -833,3 +833,41 @@ func TestReplaceLayerKilled(t *testing.T) {
 		}
 	}
 }
+
+// --expect takes the envelope's root, which survives recompression, and
+// the sha256 of the stream, which earlier versions printed; any other
+// digest is refused before the swap.
+func TestReplaceLayerExpect(t *testing.T) {
+	plain, _ := sourceEnv(t, envelope.None)
+	rep, err := envelope.Verify(context.Background(), bytes.NewReader(plain))
+	must(t, err)
+	root := rep.Root
+	// The same envelope compressed afterwards, as `zstd` would.
+	zst := hxZstd(t, plain)
+	streamOf := func(b []byte) string { sum := sha256.Sum256(b); return "sha256:" + hex.EncodeToString(sum[:]) }
+	for _, tc := range []struct {
+		name   string
+		env    []byte
+		expect string
+		ok     bool
+	}{
+		{"root", plain, root, true},
+		{"root of the plain envelope, zstd", zst, root, true},
+		{"stream digest", zst, streamOf(zst), true},
+		{"another stream's digest", zst, streamOf(plain), false},
+		{"zeros", plain, "sha256:" + strings.Repeat("0", 64), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lo := newLayout(t, "")
+			_, err := Import(context.Background(), lo.tg, bytes.NewReader(tc.env), ImportOptions{Gate: okGate, Keep: true, Expect: tc.expect})
+			if tc.ok {
+				must(t, err)
+				return
+			}
+			if !errors.Is(err, envelope.ErrExpect) {
+				t.Fatalf("error %v, want ErrExpect", err)
+			}
+			lo.unchanged(t)
+		})
+	}
+}

@@ -333,8 +333,8 @@ func (s *vsource) export(t *testing.T, c envelope.Compression) []byte {
 	var buf bytes.Buffer
 	digest, err := Export(context.Background(), &buf, src, ExportOptions{WriteOptions: envelope.WriteOptions{Compression: c}})
 	must(t, err)
-	if sum := sha256.Sum256(buf.Bytes()); digest != "sha256:"+hex.EncodeToString(sum[:]) {
-		t.Fatalf("Export returned %s for other bytes", digest)
+	if rep, err := envelope.Verify(context.Background(), bytes.NewReader(buf.Bytes())); err != nil || digest != rep.Root {
+		t.Fatalf("Export returned %s for an envelope whose root is %s (%v)", digest, rep.Root, err)
 	}
 	return buf.Bytes()
 }
