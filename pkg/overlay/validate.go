@@ -430,8 +430,9 @@ func parentOf(p string) string {
 // orderCheck follows whether entries come in the order Write gives: the
 // chain of open directories and the sort key of the last entry.
 type orderCheck struct {
-	open [][]string
-	last []string
+	open     [][]string
+	last     []string
+	lastName string
 }
 
 // next notes hdr (normalized and checked) and says why it breaks
@@ -441,9 +442,9 @@ func (o *orderCheck) next(hdr *tar.Header, plain bool) string {
 	key := sortKey(comps, plain)
 	why := ""
 	if o.last != nil && compareKeys(o.last, key) >= 0 {
-		why = fmt.Sprintf("%q comes after %q", hdr.Name, strings.Join(o.last, "/"))
+		why = fmt.Sprintf("%q comes after %q", hdr.Name, o.lastName)
 	}
-	o.last = key
+	o.last, o.lastName = key, hdr.Name
 	parent := comps[:len(comps)-1]
 	for len(o.open) > 0 && !equal(o.open[len(o.open)-1], parent) {
 		o.open = o.open[:len(o.open)-1]
