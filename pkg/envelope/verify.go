@@ -159,6 +159,7 @@ func (e *sourceError) Unwrap() error { return e.err }
 // checker is Verify's handler: it reads each tree's tar as an import
 // would, validating every header, and counts what it holds.
 type checker struct {
+	meta *Meta
 	// trees are the layer's (0) and each volume's findings.
 	trees []*treeCheck
 	// notable lists setuid/setgid files and device nodes: legal in a
@@ -172,7 +173,19 @@ type checker struct {
 // maxNotable bounds how many notable paths a report lists by name.
 const maxNotable = 32
 
+// declared is the number of entries envelope.json gives tree t.
+func (c *checker) declared(t TreeRef) int64 {
+	switch {
+	case t.Volume != nil:
+		return t.Volume.Entries
+	case c.meta != nil:
+		return c.meta.Layer.Entries
+	}
+	return 0
+}
+
 func (c *checker) Meta(_ context.Context, m *Meta) error {
+	c.meta = m
 	if c.progress != nil {
 		c.progress.Total(Total(m))
 		c.progress.Phase("verifying")
@@ -201,6 +214,7 @@ func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) (int64, erro
 	tr := tar.NewReader(tally.Reader(r, count))
 	val := &tc.val
 	val.Plain = t.Plain()
+	val.Reserve(c.declared(t))
 	enc := overlay.NewCanonicalHeaders()
 	defer func() {
 		tc.canonical, tc.why = val.Canonical()

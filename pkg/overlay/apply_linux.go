@@ -61,6 +61,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 	}
 	a := &applier{root: root, opts: opts, buf: make([]byte, copyBuffer)}
 	a.v.Plain = opts.Plain
+	a.v.Reserve(opts.MaxEntries)
 	a.stack = []*openDir{{fd: root, inherits: hasDefaultACL(root), reopened: true}}
 	defer func() {
 		if cerr := a.closeAll(err == nil); err == nil {

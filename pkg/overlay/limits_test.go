@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,5 +32,26 @@ func TestLimits(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The set of names a layer makes stops at MaxNames, with ErrLimit: an
+// envelope cannot make an import hold more than 64 MiB of them.
+func TestNameSetLimit(t *testing.T) {
+	var s nameSet
+	s.reserve(MaxNames)
+	for i := 0; i < MaxNames; i++ {
+		if err := s.put(strconv.Itoa(i), nameFile); err != nil {
+			t.Fatalf("name %d: %v", i, err)
+		}
+	}
+	if err := s.put("one more", nameFile); !errors.Is(err, ErrLimit) {
+		t.Fatalf("name %d: %v, want ErrLimit", MaxNames+1, err)
+	}
+	if err := s.put("0", nameDir); err != nil || s.get("0") != nameDir {
+		t.Fatalf("a name already in the set: %v, %v", err, s.get("0"))
+	}
+	if len(s.slots)*8 > 64<<20 {
+		t.Errorf("%d slots: more than 64 MiB", len(s.slots))
 	}
 }

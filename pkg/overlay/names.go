@@ -47,10 +47,30 @@ type nameSet struct {
 
 const kindBits = 3
 
+// MaxNames bounds the names a layer may make (its entries and the parents
+// they imply): the set of them then takes at most 64 MiB. Layers with more
+// are refused, with ErrLimit; the largest image layers have a few hundred
+// thousand entries.
+const MaxNames = 1 << 22
+
+// reserve sizes the set for n names at once, so that it does not grow
+// (and hold its old and new tables together) on the way.
+func (s *nameSet) reserve(n int64) {
+	n = min(max(n, 768), MaxNames)
+	size := 1024
+	for int64(size)*3 < n*4 {
+		size *= 2
+	}
+	if len(s.slots) < size {
+		s.seed = maphash.MakeSeed()
+		s.slots = make([]uint64, size)
+		s.n = 0
+	}
+}
+
 func (s *nameSet) hash(name string) uint64 {
 	if s.slots == nil {
-		s.seed = maphash.MakeSeed()
-		s.slots = make([]uint64, 1024)
+		s.reserve(0)
 	}
 	h := maphash.String(s.seed, name) &^ (1<<kindBits - 1)
 	if h == 0 {
@@ -76,8 +96,7 @@ func (s *nameSet) get(name string) nameKind {
 	return nameKind(s.slots[s.find(s.hash(name))] & (1<<kindBits - 1))
 }
 
-// put records name as kind k. Its error is for symmetry with the limits
-// callers check; the set itself grows as needed.
+// put records name as kind k; past MaxNames it fails with ErrLimit.
 func (s *nameSet) put(name string, k nameKind) error {
 	if k == nameNone || k >= 1<<kindBits {
 		return fmt.Errorf("name kind %d", k)
@@ -85,6 +104,9 @@ func (s *nameSet) put(name string, k nameKind) error {
 	h := s.hash(name)
 	i := s.find(h)
 	if s.slots[i] == 0 {
+		if s.n >= MaxNames {
+			return fmt.Errorf("%q: the layer makes more than %d names, more than an import holds in memory: %w", name, MaxNames, ErrLimit)
+		}
 		s.n++
 	}
 	s.slots[i] = h | uint64(k)

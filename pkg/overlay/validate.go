@@ -136,6 +136,10 @@ type Validator struct {
 // Count is the number of entries seen.
 func (v *Validator) Count() int64 { return v.n }
 
+// Reserve sizes the Validator's set of names for a layer that declares n
+// entries (at most [MaxNames]), before the first entry.
+func (v *Validator) Reserve(n int64) { v.names.reserve(n) }
+
 // Live is the number of names the tree holds once every entry seen is
 // applied: its entries and implied parents, less the names replaced, the
 // whiteouts and markers that became attributes, and the skipped entries.
@@ -155,7 +159,8 @@ func (v *Validator) noncanonical(format string, args ...any) {
 
 // maxImplied bounds the parents a layer may imply: as many as it has
 // entries, plus one full-depth path. An import's free-space check counts
-// as much.
+// an inode and a block for each declared entry; implied parents can at
+// most double that (empty directories: an inode and a block each).
 func maxImplied(entries int64) int64 { return entries + MaxDepth }
 
 // Entry checks the next header and returns what it does. It normalizes
