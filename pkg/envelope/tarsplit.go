@@ -27,7 +27,9 @@ func digestTarSplit(r io.Reader, layerSize int64) ([]byte, int, error) {
 		return nil, 0, fmt.Errorf("gzip: %w", err)
 	}
 	defer zr.Close()
-	zr.Multistream(false)
+	// Every gzip member counts, as for tar-split's own reader: a second
+	// member would otherwise be bytes no check read and a reassembly
+	// would use.
 	d := newSplitSum()
 	// The JSON itself is bounded like the member (before gzip): a small
 	// member must not inflate without end.

@@ -132,9 +132,10 @@ type applier struct {
 	v     Validator
 	opts  Options
 	buf   []byte
-	// rootHdr is a plain tree's "./" entry, whose mode and mtime are set
-	// on the root after every other entry.
-	rootHdr *tar.Header
+	// rootHdr is a plain tree's "./" entry, whose mode, default ACL and
+	// mtime are set on the root after every other entry.
+	rootHdr        *tar.Header
+	rootDefaultACL string
 }
 
 // entry does what the Validator decided for one entry.
@@ -453,7 +454,27 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 		return fmt.Errorf("chown: %w", err)
 	}
 	a.rootHdr = hdr
-	return a.xattrs(a.root, "", hdr)
+	if a.stack[0].inherits {
+		// Inherited from where the staging dir was made.
+		if err := dropInherited(a.root, "", true); err != nil {
+			return err
+		}
+		a.stack[0].inherits = false
+	}
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, xattrRecord)
+		switch {
+		case !ok:
+		case name == aclDefault:
+			// Set last, as every directory's is.
+			a.rootDefaultACL = v
+		default:
+			if err := setXattr(a.root, "", name, []byte(v)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // finishRoot sets the mode and mtime of a plain tree's root, through the
@@ -462,6 +483,11 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 func (a *applier) finishRoot() error {
 	if err := unix.Fchmod(a.root, uint32(a.rootHdr.Mode&07777)); err != nil {
 		return fmt.Errorf("chmod %q: %w", rootName, err)
+	}
+	if a.rootDefaultACL != "" {
+		if err := setXattr(a.root, "", aclDefault, []byte(a.rootDefaultACL)); err != nil {
+			return fmt.Errorf("%q: %w", rootName, err)
+		}
 	}
 	if err := times(a.root, ".", a.rootHdr); err != nil {
 		return fmt.Errorf("%q: %w", rootName, err)

@@ -433,9 +433,8 @@ func parentOf(p string) string {
 }
 
 // orderCheck follows whether entries come in the order Write gives: the
-// chain of open directories and the sort key of the last entry.
+// sort key of the last entry.
 type orderCheck struct {
-	open     [][]string
 	last     []string
 	lastName string
 }
@@ -450,13 +449,6 @@ func (o *orderCheck) next(hdr *tar.Header, plain bool) string {
 		why = fmt.Sprintf("%q comes after %q", hdr.Name, o.lastName)
 	}
 	o.last, o.lastName = key, hdr.Name
-	parent := comps[:len(comps)-1]
-	for len(o.open) > 0 && !equal(o.open[len(o.open)-1], parent) {
-		o.open = o.open[:len(o.open)-1]
-	}
-	if hdr.Typeflag == tar.TypeDir {
-		o.open = append(o.open, comps)
-	}
 	return why
 }
 
@@ -490,8 +482,6 @@ func compareKeys(a, b []string) int {
 	}
 	return len(a) - len(b)
 }
-
-func equal(a, b []string) bool { return compareKeys(a, b) == 0 }
 
 // checkEntry checks one normalized header on its own.
 func checkEntry(hdr *tar.Header, plain bool) error {
@@ -534,6 +524,10 @@ func checkMeta(hdr *tar.Header, kind Kind, plain bool) error {
 		if err := checkName(hdr.Linkname, false, plain); err != nil {
 			return fmt.Errorf("%q: hard link target: %w", hdr.Name, err)
 		}
+		if len(hdr.Linkname) >= MaxPathLen {
+			// Resolved whole (openat2), where PATH_MAX counts the NUL.
+			return fmt.Errorf("%q: hard link target longer than 4095 bytes: %w", hdr.Name, ErrUnsafePath)
+		}
 		if classify(&tar.Header{Name: hdr.Linkname, Typeflag: tar.TypeReg}, plain) != KindFile {
 			return bad("hard link to a whiteout")
 		}
@@ -554,8 +548,9 @@ func checkMeta(hdr *tar.Header, kind Kind, plain bool) error {
 			return bad("whiteout with contents")
 		}
 	}
-	if hdr.Typeflag == tar.TypeSymlink && (hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > MaxPathLen) {
-		return bad("symlink target empty, too long or with a NUL byte")
+	// PATH_MAX counts the terminating NUL: symlinkat takes 4095 bytes.
+	if hdr.Typeflag == tar.TypeSymlink && (hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= MaxPathLen) {
+		return bad("symlink target empty, longer than 4095 bytes or with a NUL byte")
 	}
 	for k := range hdr.PAXRecords {
 		if strings.HasPrefix(k, "GNU.sparse.") {

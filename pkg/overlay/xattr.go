@@ -161,8 +161,12 @@ func checkACL(hdr *tar.Header, name, v string, kind Kind) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("entry %d: tag %#x out of order or unknown", (off-4)/8, tag)
 		}
-		if tag != aclUser && tag != aclGroup {
+		switch {
+		case tag != aclUser && tag != aclGroup:
 			binary.LittleEndian.PutUint32(b[off+4:], aclNoID)
+		case binary.LittleEndian.Uint32(b[off+4:]) == aclNoID:
+			// No uid or gid is -1: the kernel refuses the entry.
+			return "", fmt.Errorf("entry %d: a named entry with id -1", (off-4)/8)
 		}
 		if state == 0 && off+8 < len(b) {
 			return "", fmt.Errorf("entries after the other entry")
