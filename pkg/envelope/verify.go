@@ -269,6 +269,16 @@ func (c *checker) Tree(ctx context.Context, t TreeRef, r io.Reader) (int64, erro
 	}
 }
 
+// repeats counts the entries, over every tree, that name a path an
+// earlier entry of their tree named.
+func (c *checker) repeats() int64 {
+	var n int64
+	for _, tc := range c.trees {
+		n += tc.val.Repeats()
+	}
+	return n
+}
+
 // treeCheck is what the checker learnt of one tree.
 type treeCheck struct {
 	val   overlay.Validator
@@ -346,6 +356,10 @@ func (c *checker) report(w *walk) *Report {
 	layerUnread := w.faults[CheckLayer] != nil || !w.allSplit()
 	if layerUnread && w.faults[CheckTarSplit] == nil && !structural {
 		rep.Add(CheckTarSplit, Skip, "not checked: %s could not be read", MemberLayer)
+	} else if n := c.repeats(); n > 0 && w.faults[CheckTarSplit] == nil && !structural {
+		// The metadata matches, but tar-split's unpacker refuses a name
+		// twice (ErrDuplicatePath) and finds files by name.
+		rep.Add(CheckTarSplit, Warn, "%s; but %d entries name a path an earlier one named, which tar-split's unpacker refuses: it cannot reassemble the tar", w.splitSummary(), n)
 	} else {
 		result(CheckTarSplit, w.splitSummary())
 	}

@@ -131,10 +131,15 @@ type Validator struct {
 	notCanonical string
 	implied      int64
 	live         int64
+	repeats      int64
 }
 
 // Count is the number of entries seen.
 func (v *Validator) Count() int64 { return v.n }
+
+// Repeats is the number of entries seen that name a path an earlier entry
+// named (a whiteout counts as naming what it deletes).
+func (v *Validator) Repeats() int64 { return v.repeats }
 
 // Reserve sizes the Validator's set of names for a layer that declares n
 // entries (at most [MaxNames]), before the first entry.
@@ -357,6 +362,9 @@ func (v *Validator) place(hdr *tar.Header) (Action, error) {
 		made = nameSymlink
 	case KindWhiteout:
 		made = nameWhiteout
+	}
+	if prev != nameNone {
+		v.repeats++
 	}
 	switch {
 	case prev == nameNone:

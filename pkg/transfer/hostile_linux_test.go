@@ -1091,3 +1091,34 @@ func TestHostileBuilder(t *testing.T) {
 		t.Errorf("rebuilt envelope differs from envelope.Write's (%d vs %d bytes)", len(got), len(want))
 	}
 }
+
+// A layer that names a path twice is valid and imports, but its tar-split
+// metadata cannot reassemble it (tar-split's unpacker refuses a name
+// twice): check says so, as a warning.
+func TestRepeatedPathTarSplitWarns(t *testing.T) {
+	env := hxEdit(func(t *testing.T, ms []hxMember) []hxMember {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range []*tar.Header{hxF("d"), hxD("d/"), hxF("d/x")} {
+			h.Format, h.ModTime = tar.FormatPAX, time.Unix(1700000000, 0)
+			must(t, tw.WriteHeader(h))
+		}
+		must(t, tw.Close())
+		ms[3].data = buf.Bytes()
+		ms[4].data = hxSplitAll(t, buf.Bytes())
+		ms[0].data = []byte(hxMetaText(t, int64(buf.Len()), 3))
+		return ms
+	})(t)
+	rep, err := envelope.Verify(context.Background(), bytes.NewReader(env))
+	must(t, err)
+	for _, c := range rep.Checks {
+		if c.Name == envelope.CheckTarSplit {
+			if c.Status != envelope.Warn || !strings.Contains(c.Message, "1 entries name a path an earlier one named") {
+				t.Errorf("tar-split check: %s %q", c.Status, c.Message)
+			}
+		}
+	}
+	if !rep.Valid {
+		t.Errorf("a valid layer that repeats a path is invalid: %+v", rep.Checks)
+	}
+}
