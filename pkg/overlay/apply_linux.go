@@ -298,18 +298,10 @@ func (a *applier) merge(d *openDir, hdr *tar.Header, opaque bool) error {
 		}
 		d.inherits, d.opaque = false, d.opaque || kept
 	}
-	d.hdr, d.reopened, d.defaultACL = hdr, false, ""
-	for k, v := range hdr.PAXRecords {
-		name, ok := strings.CutPrefix(k, xattrRecord)
-		switch {
-		case !ok:
-		case name == aclDefault:
-			d.defaultACL = v
-		default:
-			if err := setXattr(d.fd, "", name, []byte(v)); err != nil {
-				return err
-			}
-		}
+	d.hdr, d.reopened = hdr, false
+	var err error
+	if d.defaultACL, err = dirXattrs(d.fd, hdr); err != nil {
+		return err
 	}
 	if opaque {
 		return a.setOpaque(d)
@@ -461,20 +453,28 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 		}
 		a.stack[0].inherits = false
 	}
+	var err error
+	a.rootDefaultACL, err = dirXattrs(a.root, hdr)
+	return err
+}
+
+// dirXattrs sets a directory's attributes from its entry, all but its
+// default ACL, which it returns: that is set when the directory is left,
+// after its entries, so that none of them inherits it.
+func dirXattrs(fd int, hdr *tar.Header) (defaultACL string, err error) {
 	for k, v := range hdr.PAXRecords {
 		name, ok := strings.CutPrefix(k, xattrRecord)
 		switch {
 		case !ok:
 		case name == aclDefault:
-			// Set last, as every directory's is.
-			a.rootDefaultACL = v
+			defaultACL = v
 		default:
-			if err := setXattr(a.root, "", name, []byte(v)); err != nil {
-				return err
+			if err := setXattr(fd, "", name, []byte(v)); err != nil {
+				return "", err
 			}
 		}
 	}
-	return nil
+	return defaultACL, nil
 }
 
 // finishRoot sets the mode and mtime of a plain tree's root, through the
