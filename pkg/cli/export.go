@@ -221,6 +221,7 @@ func export(ctx context.Context, job exportJob, s Streams) (err error) {
 		return err
 	}
 	if job.out == "" {
+		growPipe(s.Stdout)
 		err = write(s.Stdout)
 	} else {
 		err = writeFileAtomic(job.out, write)

@@ -4,10 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
-	"hash/crc64"
 	"io"
 
-	"github.com/vbatts/tar-split/tar/storage"
+	"github.com/layer-tool/layer-tool/pkg/internal/crc64iso"
 )
 
 // splitSum folds what tar-split metadata says of a tar into a digest that
@@ -72,7 +71,7 @@ type splitReader struct {
 }
 
 func newSplitReader(r io.Reader) *splitReader {
-	return &splitReader{r: r, sum: newSplitSum(), crc: crc64.New(storage.CRCTable)}
+	return &splitReader{r: r, sum: newSplitSum(), crc: crc64iso.New()}
 }
 
 // Contents announces the entry just read: its name and size as the

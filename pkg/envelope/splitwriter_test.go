@@ -3,14 +3,16 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"hash/crc64"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/layer-tool/layer-tool/pkg/internal/crc64iso"
 	"github.com/layer-tool/layer-tool/pkg/overlay"
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
-	"io"
 )
 
 // TestSplitWriterMatchesTarSplit pins the recorder to tar-split itself:
@@ -54,5 +56,19 @@ func TestSplitWriterMatchesTarSplit(t *testing.T) {
 	}
 	if !bytes.Equal(replayed.Bytes(), want.Bytes()) {
 		t.Fatalf("replayed metadata differs from tar-split's")
+	}
+}
+
+// The checksums an export records are tar-split's: crc64iso is a faster
+// route to the values of storage.CRCTable.
+func TestSplitChecksumIsTarSplits(t *testing.T) {
+	p := make([]byte, 100000)
+	for i := range p {
+		p[i] = byte(i * 7 / 3)
+	}
+	for _, n := range []int{0, 1, 511, 4096, 70000, len(p)} {
+		if got, want := crc64iso.Update(0, p[:n]), crc64.Update(0, storage.CRCTable, p[:n]); got != want {
+			t.Fatalf("%d bytes: crc64iso %#x, tar-split %#x", n, got, want)
+		}
 	}
 }

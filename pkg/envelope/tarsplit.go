@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/crc64"
 	"io"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/layer-tool/layer-tool/pkg/internal/crc64iso"
 	"github.com/vbatts/tar-split/tar/storage"
 )
 
@@ -85,7 +85,7 @@ type splitWriter struct {
 }
 
 func newSplitWriter(w io.Writer) *splitWriter {
-	return &splitWriter{enc: json.NewEncoder(w), crc: crc64.New(storage.CRCTable)}
+	return &splitWriter{enc: json.NewEncoder(w), crc: crc64iso.New()}
 }
 
 // replaying returns a writer to w that replays the checksums of s.
@@ -134,10 +134,10 @@ func (s *splitWriter) flush() error {
 	s.pending = nil
 	if e.Size > 0 {
 		if s.replay {
-			if len(s.crcs) < crc64.Size {
+			if len(s.crcs) < crc64iso.Size {
 				return fmt.Errorf("tar-split replay: no checksum left for %q", e.GetName())
 			}
-			e.Payload, s.crcs = s.crcs[:crc64.Size], s.crcs[crc64.Size:]
+			e.Payload, s.crcs = s.crcs[:crc64iso.Size], s.crcs[crc64iso.Size:]
 		} else {
 			e.Payload = s.crc.Sum(nil)
 			s.crcs = append(s.crcs, e.Payload...)
