@@ -59,11 +59,15 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 	if err != nil {
 		return st, fmt.Errorf("open staging dir %s: %w", dir, err)
 	}
-	a := &applier{root: root, opts: opts, buf: make([]byte, copyBuffer)}
+	a := &applier{root: root, opts: opts, buf: make([]byte, copyBuffer), fin: newFinisher()}
 	a.v.Plain = opts.Plain
 	a.v.Reserve(opts.MaxEntries)
 	a.stack = []*openDir{{fd: root, inherits: hasDefaultACL(root), reopened: true}}
 	defer func() {
+		// A finisher's error is of an entry before any Apply met.
+		if ferr := a.fin.close(); ferr != nil {
+			err = ferr
+		}
 		if cerr := a.closeAll(err == nil); err == nil {
 			err = cerr
 		}
@@ -75,6 +79,9 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		if err := a.fin.failed(); err != nil {
 			return st, err
 		}
 		hdr, err := tr.Next()
@@ -132,6 +139,7 @@ type applier struct {
 	v     Validator
 	opts  Options
 	buf   []byte
+	fin   *finisher
 	// rootHdr is a plain tree's "./" entry, whose mode, default ACL and
 	// mtime are set on the root after every other entry.
 	rootHdr        *tar.Header
@@ -346,36 +354,28 @@ func (a *applier) setOpaque(d *openDir) error {
 }
 
 // file writes a regular file and its metadata through one descriptor,
-// and proves them.
+// and proves them; a small one is only created and read here, and handed
+// to the finishers.
 func (a *applier) file(d *openDir, base string, hdr *tar.Header, r io.Reader) error {
 	fd, err := unix.Openat(d.fd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
+	if hdr.Size <= finishMax {
+		data := a.fin.buffer(hdr.Size)
+		if err := readContents(r, data, 0, hdr.Size); err != nil {
+			a.fin.free <- data[:cap(data)]
+			unix.Close(fd)
+			return err
+		}
+		a.fin.hand(&fileJob{fd: fd, data: data, hdr: hdr, inherits: d.inherits})
+		return nil
+	}
 	defer unix.Close(fd)
 	if err := a.contents(fd, hdr.Size, r); err != nil {
 		return err
 	}
-	if d.inherits {
-		if err := dropInherited(fd, "", false); err != nil {
-			return err
-		}
-	}
-	// chown before chmod: chown clears setuid and setgid. xattrs after
-	// both: chown drops security.capability.
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode&07777)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	if err := a.xattrs(fd, "", hdr); err != nil {
-		return err
-	}
-	if err := times(d.fd, base, hdr); err != nil {
-		return err
-	}
-	return landed(fd, d.fd, base, hdr, KindFile, "")
+	return fileMeta(fd, hdr, d.inherits)
 }
 
 // link makes a hard link to an earlier entry, resolved beneath the root
@@ -432,7 +432,7 @@ func (a *applier) meta(d *openDir, base string, hdr *tar.Header, kind Kind) erro
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
-	if err := a.xattrs(d.fd, base, hdr); err != nil {
+	if err := setXattrs(d.fd, base, hdr); err != nil {
 		return err
 	}
 	return times(d.fd, base, hdr)
@@ -566,9 +566,9 @@ func (a *applier) opaqueAttr() string {
 	return trustedOverlayPrefix + attrOpaque
 }
 
-// xattrs sets the entry's extended attributes on fd, or on base inside the
-// directory fd when base is not empty.
-func (a *applier) xattrs(fd int, base string, hdr *tar.Header) error {
+// setXattrs sets the entry's extended attributes on fd, or on base inside
+// the directory fd when base is not empty.
+func setXattrs(fd int, base string, hdr *tar.Header) error {
 	for k, v := range hdr.PAXRecords {
 		name, ok := strings.CutPrefix(k, xattrRecord)
 		if !ok {
@@ -620,29 +620,14 @@ func (a *applier) contents(fd int, size int64, r io.Reader) error {
 	holes := false
 	for off < size {
 		chunk := a.buf[:min(int64(len(a.buf)), size-off)]
-		if n, err := io.ReadFull(r, chunk); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			// Worded as check words it, at the same byte.
-			return fmt.Errorf("contents end at byte %d of %d: %w", off+int64(n), size, err)
-		}
-		// Write the chunk but its whole zero blocks, in as few calls as
-		// possible.
-		start := 0
-		for i := 0; i < len(chunk); i += holeBlock {
-			block := chunk[i:min(i+holeBlock, len(chunk))]
-			if len(block) < holeBlock || !bytes.Equal(block, zeros[:holeBlock]) {
-				continue
-			}
-			if err := pwriteAll(fd, chunk[start:i], off+int64(start)); err != nil {
-				return err
-			}
-			start, holes = i+holeBlock, true
-		}
-		if err := pwriteAll(fd, chunk[start:], off+int64(start)); err != nil {
+		if err := readContents(r, chunk, off, size); err != nil {
 			return err
 		}
+		h, err := writeChunk(fd, chunk, off)
+		if err != nil {
+			return err
+		}
+		holes = holes || h
 		off += int64(len(chunk))
 	}
 	if holes {
@@ -652,6 +637,36 @@ func (a *applier) contents(fd int, size int64, r io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// readContents fills chunk, the bytes at off of a file of size bytes,
+// from r.
+func readContents(r io.Reader, chunk []byte, off, size int64) error {
+	if n, err := io.ReadFull(r, chunk); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		// Worded as check words it, at the same byte.
+		return fmt.Errorf("contents end at byte %d of %d: %w", off+int64(n), size, err)
+	}
+	return nil
+}
+
+// writeChunk writes chunk at off into fd but its whole zero blocks, in as
+// few calls as possible, and tells whether it skipped any.
+func writeChunk(fd int, chunk []byte, off int64) (holes bool, err error) {
+	start := 0
+	for i := 0; i < len(chunk); i += holeBlock {
+		block := chunk[i:min(i+holeBlock, len(chunk))]
+		if len(block) < holeBlock || !bytes.Equal(block, zeros[:holeBlock]) {
+			continue
+		}
+		if err := pwriteAll(fd, chunk[start:i], off+int64(start)); err != nil {
+			return holes, err
+		}
+		start, holes = i+holeBlock, true
+	}
+	return holes, pwriteAll(fd, chunk[start:], off+int64(start))
 }
 
 func pwriteAll(fd int, p []byte, off int64) error {

@@ -42,8 +42,9 @@ type Options struct {
 	// Record, if set, is told the raw bytes of the tar as Write or
 	// Measure produce it.
 	Record Recorder
-	// Applied, if set, is called by Apply after each entry is written in
-	// full, contents and metadata.
+	// Applied, if set, is called by Apply after each entry is made (a
+	// small file's contents and metadata may still be on their way: Apply
+	// returns once they are written and proved).
 	Applied func(hdr *tar.Header)
 	// MaxEntries, if not 0, bounds the entries Apply accepts (negative:
 	// none). An import sets it to the count envelope.json declared, which
