@@ -1,16 +1,22 @@
 // Package crc64iso computes the CRC-64 (ISO polynomial) that tar-split
 // records for each file: the same values as hash/crc64 with
-// crc64.MakeTable(crc64.ISO), about three times as fast.
+// crc64.MakeTable(crc64.ISO), 8 times as fast on amd64 and twice as fast
+// elsewhere.
 //
 // hash/crc64's slicing-by-8 loop is bound by the latency of its one
-// register: each 8 bytes wait for the previous 8. Here a long input is cut
-// into four lanes that are summed in the same loop, independently, so the
-// CPU overlaps their table lookups; the lanes' registers are then joined
-// with the CRC's linearity, the way zlib's crc32_combine joins two CRCs:
-// the CRC of A||B is the CRC of A shifted by len(B) bytes of zeros, xor
-// the CRC of B from zero. A shift by n bytes is a multiplication by
-// x^(8n) modulo the polynomial; the multipliers for the lane lengths used
-// are computed once.
+// register: each 8 bytes wait for the previous 8 (1.5 GB/s here, as much
+// CPU as an export's sha256). On amd64 with PCLMULQDQ, four 128-bit
+// accumulators fold the input 64 bytes at a time by carry-less
+// multiplication, the method of Intel's "Fast CRC Computation for Generic
+// Polynomials Using PCLMULQDQ Instruction" and of hash/crc32's
+// ieeeCLMUL, and the last 16 bytes they leave are summed with the tables
+// (about 12 GB/s). Elsewhere a long input is cut into four lanes that are
+// summed in the same loop, independently, so that the CPU overlaps their
+// table lookups, and the lanes' registers are joined with the CRC's
+// linearity, as zlib's crc32_combine joins two CRCs: the CRC of A||B is
+// the CRC of A shifted by len(B) bytes of zeros, xor the CRC of B from
+// zero, and a shift by n bytes is a multiplication by x^(8n) modulo the
+// polynomial (about 3 GB/s).
 package crc64iso
 
 import (
@@ -34,6 +40,10 @@ const (
 
 var (
 	tab [8][256]uint64
+	// foldConsts are foldCLMUL's: x^(E-1) mod P for E = 576, 512, 192,
+	// 128 (folds of 512 and 128 bits, each from the first and the second
+	// half of 128).
+	foldConsts [4]uint64
 	// shift[k][j] multiplies by x^(8*k*laneUnit*(j+1)): a shift by j+1
 	// lanes of k units.
 	shift [maxUnits + 1][lanes - 1]uint64
@@ -65,6 +75,13 @@ func init() {
 		unit = timesX(unit)
 	}
 	one := uint64(1) << 63
+	for i, e := range []int{576, 512, 192, 128} {
+		k := one
+		for range e - 1 {
+			k = timesX(k)
+		}
+		foldConsts[i] = k
+	}
 	lane := one
 	for k := 1; k <= maxUnits; k++ {
 		lane = mulMod(lane, unit)
@@ -100,6 +117,14 @@ func Update(crc uint64, p []byte) uint64 {
 
 // update adds p to the raw register r (no inversions).
 func update(r uint64, p []byte) uint64 {
+	if useCLMUL && len(p) >= 128 {
+		n := len(p) &^ 63
+		lo, hi := foldCLMUL(r, p[:n], &foldConsts)
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:8], lo)
+		binary.LittleEndian.PutUint64(b[8:], hi)
+		return slicing8(slicing8(0, b[:]), p[n:])
+	}
 	if len(p) >= minLaned {
 		units := min(len(p)/minLaned, maxUnits)
 		n := units * laneUnit

@@ -8,11 +8,25 @@ import (
 
 var isoTable = crc64.MakeTable(crc64.ISO)
 
-func TestMatchesHashCRC64(t *testing.T) {
+// paths runs f once with each way of summing this CPU has: carry-less
+// multiplication, if it has it, and the four table lanes.
+func paths(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	if useCLMUL {
+		t.Run("clmul", f)
+		useCLMUL = false
+		defer func() { useCLMUL = true }()
+	}
+	t.Run("tables", f)
+}
+
+func TestMatchesHashCRC64(t *testing.T) { paths(t, testMatchesHashCRC64) }
+
+func testMatchesHashCRC64(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	buf := make([]byte, 5*lanes*maxUnits*laneUnit+123)
 	rng.Read(buf)
-	lengths := []int{0, 1, 7, 8, 9, 255, 256, minLaned - 1, minLaned, minLaned + 1, 4095, 4096, 12345,
+	lengths := []int{0, 1, 7, 8, 9, 63, 64, 65, 127, 128, 129, 191, 192, 255, 256, minLaned - 1, minLaned, minLaned + 1, 4095, 4096, 12345,
 		lanes * maxUnits * laneUnit, lanes*maxUnits*laneUnit + 1, len(buf)}
 	for range 200 {
 		lengths = append(lengths, rng.Intn(len(buf)+1))
@@ -27,7 +41,9 @@ func TestMatchesHashCRC64(t *testing.T) {
 	}
 }
 
-func TestHashInChunks(t *testing.T) {
+func TestHashInChunks(t *testing.T) { paths(t, testHashInChunks) }
+
+func testHashInChunks(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	buf := make([]byte, 300000)
 	rng.Read(buf)
@@ -45,9 +61,14 @@ func TestHashInChunks(t *testing.T) {
 
 func FuzzUpdate(f *testing.F) {
 	f.Add(uint64(0), make([]byte, 3000))
+	clmul := useCLMUL
 	f.Fuzz(func(t *testing.T, seed uint64, p []byte) {
-		if got, want := Update(seed, p), crc64.Update(seed, isoTable, p); got != want {
-			t.Fatalf("Update(%#x, %d bytes) = %#x, want %#x", seed, len(p), got, want)
+		want := crc64.Update(seed, isoTable, p)
+		useCLMUL = false
+		tables := Update(seed, p)
+		useCLMUL = clmul
+		if got := Update(seed, p); got != want || tables != want {
+			t.Fatalf("Update(%#x, %d bytes) = %#x (tables %#x), want %#x", seed, len(p), got, tables, want)
 		}
 	})
 }
