@@ -3,11 +3,11 @@ package envelope
 import (
 	"archive/tar"
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/layer-tool/layer-tool/pkg/internal/crc64iso"
@@ -76,21 +76,26 @@ func digestTarSplit(r io.Reader, layerSize int64) ([]byte, int, error) {
 // metadata after layer.tar without holding it: the first pass only
 // measures the compressed metadata, the replay writes it.
 type splitWriter struct {
-	enc     *json.Encoder
-	pos     int
-	pending *storage.Entry
-	crc     hash.Hash64
-	crcs    []byte
-	replay  bool
+	enc  splitEncoder
+	pos  int
+	crc  hash.Hash64
+	crcs []byte
+	// pending is the file entry whose contents are being written, if
+	// hasPending; nameRaw holds its name when that is not UTF-8. Both are
+	// reused from file to file, as is the encoder's line.
+	pending    storage.Entry
+	hasPending bool
+	nameRaw    []byte
+	replay     bool
 }
 
 func newSplitWriter(w io.Writer) *splitWriter {
-	return &splitWriter{enc: json.NewEncoder(w), crc: crc64iso.New()}
+	return &splitWriter{enc: splitEncoder{w: w}, crc: crc64iso.New()}
 }
 
 // replaying returns a writer to w that replays the checksums of s.
 func (s *splitWriter) replaying(w io.Writer) *splitWriter {
-	return &splitWriter{enc: json.NewEncoder(w), crcs: s.crcs, replay: true}
+	return &splitWriter{enc: splitEncoder{w: w}, crcs: s.crcs, replay: true}
 }
 
 func (s *splitWriter) Entry(raw []byte, hdr *tar.Header) error {
@@ -100,9 +105,16 @@ func (s *splitWriter) Entry(raw []byte, hdr *tar.Header) error {
 	if err := s.segment(raw); err != nil {
 		return err
 	}
-	e := &storage.Entry{Type: storage.FileType, Size: hdr.Size}
-	e.SetName(hdr.Name)
-	s.pending = e
+	s.pending = storage.Entry{Type: storage.FileType, Size: hdr.Size}
+	// What storage.Entry.SetName does, but into a buffer kept from file
+	// to file instead of a new slice for each name that is not UTF-8.
+	if utf8.ValidString(hdr.Name) {
+		s.pending.Name = hdr.Name
+	} else {
+		s.nameRaw = append(s.nameRaw[:0], hdr.Name...)
+		s.pending.NameRaw = s.nameRaw
+	}
+	s.hasPending = true
 	if !s.replay {
 		s.crc.Reset()
 	}
@@ -127,11 +139,11 @@ func (s *splitWriter) segment(raw []byte) error {
 
 // flush writes the file entry whose contents are now complete.
 func (s *splitWriter) flush() error {
-	e := s.pending
-	if e == nil {
+	if !s.hasPending {
 		return nil
 	}
-	s.pending = nil
+	s.hasPending = false
+	e := s.pending
 	if e.Size > 0 {
 		if s.replay {
 			if len(s.crcs) < crc64iso.Size {
@@ -139,17 +151,19 @@ func (s *splitWriter) flush() error {
 			}
 			e.Payload, s.crcs = s.crcs[:crc64iso.Size], s.crcs[crc64iso.Size:]
 		} else {
-			e.Payload = s.crc.Sum(nil)
-			s.crcs = append(s.crcs, e.Payload...)
+			// The checksum goes straight onto the recording, and the
+			// entry's payload is its last 8 bytes there.
+			s.crcs = s.crc.Sum(s.crcs)
+			e.Payload = s.crcs[len(s.crcs)-crc64iso.Size:]
 		}
 	}
-	return s.add(*e)
+	return s.add(e)
 }
 
 func (s *splitWriter) add(e storage.Entry) error {
 	e.Position = s.pos
 	s.pos++
-	return s.enc.Encode(e)
+	return s.enc.encode(&e)
 }
 
 // splitRecording is a tree's tar-split metadata as the split stage
