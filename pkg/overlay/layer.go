@@ -87,7 +87,24 @@ func (p Plan) Same(q Plan) bool { return p == q }
 // of the tar that [Write] would produce for it, a layer or, with
 // opts.Plain, a plain tree.
 func Measure(ctx context.Context, root string, opts Options) (Plan, error) {
-	return run(ctx, root, nil, opts)
+	return run(ctx, nil, opts, walking(ctx, root, opts, false), nil)
+}
+
+// MeasureList is Measure that also keeps what it saw of the tree, if that
+// takes at most limit bytes of memory, for [WriteListed]; else the
+// listing is nil.
+func MeasureList(ctx context.Context, root string, opts Options, limit int) (Plan, *Listing, error) {
+	l := &Listing{root: root, limit: limit}
+	var err error
+	// Before the walk: a change made while it runs moves it.
+	if l.rootID, err = rootNodeID(root); err != nil {
+		return Plan{}, nil, err
+	}
+	p, err := run(ctx, nil, opts, walking(ctx, root, opts, false), l.keep)
+	if err != nil || l.over {
+		return p, nil, err
+	}
+	return p, l, nil
 }
 
 // Write streams the canonical layer tar of root into w, or with opts.Plain
@@ -96,17 +113,44 @@ func Write(ctx context.Context, root string, w io.Writer, opts Options) (Plan, e
 	if w == nil {
 		return Plan{}, errors.New("write layer: nil writer")
 	}
-	return run(ctx, root, w, opts)
+	return run(ctx, w, opts, walking(ctx, root, opts, true), nil)
 }
 
-// run drives one pass: with a nil w it only counts, and file contents are
-// never read.
-func run(ctx context.Context, root string, w io.Writer, opts Options) (Plan, error) {
+// WriteListed is Write for a tree measured by [MeasureList] with the same
+// options: it writes the headers the measuring pass saw and reads only
+// the contents of the files, opened by name from directories opened one
+// component at a time, never following a symlink. Each directory and
+// each file it reads must be the inode the measuring pass saw, with the
+// same change time (fstat): a name made, removed or renamed in a
+// directory, or a file's contents or metadata changed in between, fails
+// it with [ErrChanged]. Unlike a second walk, it does not look at entries
+// without contents (symlinks, empty files, devices) again: a change of
+// their metadata alone, in place, is not seen. With a nil w it writes
+// nothing and reads no file: a pass that gives the tar-split metadata
+// without a system call.
+func WriteListed(ctx context.Context, l *Listing, w io.Writer, opts Options) (Plan, error) {
+	return run(ctx, w, opts, l.replay(ctx, w != nil), nil)
+}
+
+// A source calls fn for every entry of a tree's tar, in order.
+type source func(fn func(*entry) error) error
+
+func walking(ctx context.Context, root string, opts Options, read bool) source {
+	return func(fn func(*entry) error) error { return walk(ctx, root, opts, read, fn) }
+}
+
+// run drives one pass over the entries of src: with a nil w it only
+// counts, and file contents are never read. keep, if set, is shown each
+// entry.
+func run(ctx context.Context, w io.Writer, opts Options, src source, keep func(*entry)) (Plan, error) {
 	s := &sink{w: w, h: sha256.New(), rec: opts.Record}
 	tw := tar.NewWriter(s)
 	var st Stats
 	buf := make([]byte, copyBuffer+1)
-	err := walk(ctx, root, opts, w != nil, func(e *entry) error {
+	err := src(func(e *entry) error {
+		if keep != nil {
+			keep(e)
+		}
 		e.hdr.Format = tar.FormatPAX
 		if err := tw.WriteHeader(e.hdr); err != nil {
 			return fmt.Errorf("write header %q: %w", e.hdr.Name, err)
@@ -204,4 +248,13 @@ type entry struct {
 	fd     int
 	path   string
 	sparse bool
+	id     nodeID // of a directory or regular file
+}
+
+// nodeID identifies the state of a node for a pass that does not walk the
+// tree again (WriteListed): its inode and change time, which any change of
+// its contents, of its names (a directory's) or of its metadata moves.
+type nodeID struct {
+	ino       uint64
+	sec, nsec int64
 }

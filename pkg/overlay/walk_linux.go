@@ -106,7 +106,11 @@ func (w *walker) root(fd int, abs string, st *unix.Stat_t) error {
 	if _, err := w.xattrs(xattrSource{fd: fd, abs: abs}, hdr); err != nil {
 		return err
 	}
-	return w.fn(&entry{hdr: hdr, fd: -1})
+	return w.fn(&entry{hdr: hdr, fd: -1, id: idOf(st)})
+}
+
+func idOf(st *unix.Stat_t) nodeID {
+	return nodeID{ino: st.Ino, sec: st.Ctim.Sec, nsec: st.Ctim.Nsec}
 }
 
 // header is the part of an entry's header that every kind has.
@@ -232,7 +236,7 @@ func (w *walker) one(d dirRef, dir, name string) error {
 			return fmt.Errorf("open dir %s: %w", abs, err)
 		}
 		src.fd = fd
-		return w.subdir(fd, abs, hdr, src)
+		return w.subdir(fd, abs, hdr, src, idOf(&st))
 	case kind == unix.S_IFREG && link == "" && w.read && st.Size > 0:
 		fd, err := openFile(dfd, p)
 		if err != nil {
@@ -246,7 +250,7 @@ func (w *walker) one(d dirRef, dir, name string) error {
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = st.Size
 		// Fewer blocks than the size needs: the file has holes.
-		return w.fn(&entry{hdr: hdr, fd: fd, path: abs, sparse: st.Blocks*512 < st.Size})
+		return w.fn(&entry{hdr: hdr, fd: fd, path: abs, sparse: st.Blocks*512 < st.Size, id: idOf(&st)})
 	}
 	if _, err := w.xattrs(src, hdr); err != nil {
 		return err
@@ -260,7 +264,7 @@ func (w *walker) one(d dirRef, dir, name string) error {
 	case unix.S_IFREG:
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = st.Size
-		return w.fn(&entry{hdr: hdr, fd: -1, path: abs, sparse: st.Blocks*512 < st.Size})
+		return w.fn(&entry{hdr: hdr, fd: -1, path: abs, sparse: st.Blocks*512 < st.Size, id: idOf(&st)})
 	case unix.S_IFLNK:
 		target, err := readlinkat(dfd, p)
 		if err != nil {
@@ -285,7 +289,7 @@ func (w *walker) one(d dirRef, dir, name string) error {
 
 // subdir writes the entry of the directory open as fd (and its opaque
 // marker), then its entries; it closes fd.
-func (w *walker) subdir(fd int, abs string, hdr *tar.Header, src xattrSource) error {
+func (w *walker) subdir(fd int, abs string, hdr *tar.Header, src xattrSource, id nodeID) error {
 	opaque, err := w.xattrs(src, hdr)
 	if err == nil && strings.Count(hdr.Name, "/") >= MaxDepth-1 {
 		err = fmt.Errorf("%s: deeper than %d directories: %w", abs, MaxDepth, ErrUnsupportedLayer)
@@ -293,7 +297,7 @@ func (w *walker) subdir(fd int, abs string, hdr *tar.Header, src xattrSource) er
 	if err == nil {
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
-		err = w.fn(&entry{hdr: hdr, fd: -1})
+		err = w.fn(&entry{hdr: hdr, fd: -1, id: id})
 	}
 	if err == nil && opaque {
 		marker := &tar.Header{

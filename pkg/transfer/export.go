@@ -60,15 +60,20 @@ type ExportOptions struct {
 // Each tree (the layer, then each volume) is measured first (sizes, entry
 // count, warnings) and then read for its tar, and the tar-split metadata
 // recorded on the way; a tree too large for that metadata to be held is
-// read a third time, stat-only, for it. A tree that changes in between
-// fails the export with overlay.ErrChanged. With volumes or omitted mounts the envelope is v2.
+// gone over a third time for it. What the measuring passes see is kept
+// (overlay.Listing, within listMemory), so that the writing pass opens
+// only directories and files with contents instead of walking again, and
+// the third pass makes no system call; a tree past that bound is walked
+// again. A tree that changes in between fails the export with
+// overlay.ErrChanged. With volumes or omitted mounts the envelope is v2.
 func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (digest string, err error) {
 	prog := opts.Progress
 	if prog != nil {
 		prog.Phase("measuring")
 	}
 	var skipped skips
-	plan, err := measure(ctx, src.Layer, prog, &skipped)
+	budget := listMemory
+	plan, list, err := measure(ctx, src.Layer, prog, &skipped, &budget)
 	if err != nil {
 		return "", fmt.Errorf("read layer of %s: %w", src.Meta.Container.Name, err)
 	}
@@ -78,7 +83,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 		Meta:      meta,
 		Container: src.Container,
 		Info:      src.Info,
-		Layer:     newTreeLayer(src.Layer, plan, prog),
+		Layer:     newTreeLayer(src.Layer, plan, list, prog),
 	}
 	if len(src.Volumes) > 0 || len(meta.Omitted) > 0 {
 		contents.Meta.Format = envelope.FormatV2
@@ -87,7 +92,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 	for i, v := range src.Volumes {
 		tree := Tree{Dir: v.Dir, Opts: overlay.Options{Plain: true, Warn: warnAt(src.Layer.Opts.Warn, v.Meta.Destination)}}
 		var vskipped skips
-		vplan, err := measure(ctx, tree, prog, &vskipped)
+		vplan, vlist, err := measure(ctx, tree, prog, &vskipped, &budget)
 		if err != nil {
 			return "", fmt.Errorf("read volume at %s: %w", v.Meta.Destination, err)
 		}
@@ -95,7 +100,7 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 		vm.Tar, vm.TarSplit = envelope.VolumeTar(i), envelope.VolumeTarSplit(i)
 		vm.Size, vm.Entries, vm.Skipped = vplan.Size, vplan.Stats.Entries, vskipped.names()
 		contents.Meta.Volumes = append(contents.Meta.Volumes, vm)
-		contents.Volumes = append(contents.Volumes, newTreeLayer(tree, vplan, prog))
+		contents.Volumes = append(contents.Volumes, newTreeLayer(tree, vplan, vlist, prog))
 	}
 	if prog != nil {
 		prog.Total(envelope.Total(&contents.Meta))
@@ -103,9 +108,16 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (d
 	return envelope.WriteDigest(ctx, w, contents, opts.WriteOptions)
 }
 
+// listMemory bounds what an export keeps of its trees' measuring passes
+// (overlay.Listing, about 120 bytes an entry: some 70,000 entries in all),
+// so that their writing passes read only file contents; a tree past what
+// is left of it is walked again.
+var listMemory = 8 << 20
+
 // measure is the measuring pass over tree, counting its entries for prog
-// (if set).
-func measure(ctx context.Context, tree Tree, prog envelope.Progress, skipped *skips) (overlay.Plan, error) {
+// (if set). It keeps the tree's listing if it fits in *budget, and takes
+// it from there.
+func measure(ctx context.Context, tree Tree, prog envelope.Progress, skipped *skips, budget *int) (overlay.Plan, *overlay.Listing, error) {
 	opts := tree.Opts
 	opts.Skipped = skipped.add
 	count := tally.New(prog)
@@ -113,14 +125,18 @@ func measure(ctx context.Context, tree Tree, prog envelope.Progress, skipped *sk
 		opts.Record = &countingRecorder{count: count}
 		defer count.Flush()
 	}
-	return overlay.Measure(ctx, tree.Dir, opts)
+	plan, list, err := overlay.MeasureList(ctx, tree.Dir, opts, *budget)
+	if list != nil {
+		*budget -= list.Bytes()
+	}
+	return plan, list, err
 }
 
-// newTreeLayer is tree as the source of its tar, measured as plan; the
-// measuring pass has warned already.
-func newTreeLayer(tree Tree, plan overlay.Plan, prog envelope.Progress) *treeLayer {
+// newTreeLayer is tree as the source of its tar, measured as plan (and
+// listed, if list is not nil); the measuring pass has warned already.
+func newTreeLayer(tree Tree, plan overlay.Plan, list *overlay.Listing, prog envelope.Progress) *treeLayer {
 	tree.Opts.Warn = nil
-	return &treeLayer{tree: tree, plan: plan, progress: prog}
+	return &treeLayer{tree: tree, plan: plan, list: list, progress: prog}
 }
 
 // treeLayer is a layer directory as the source of layer.tar. Both passes
@@ -128,6 +144,7 @@ func newTreeLayer(tree Tree, plan overlay.Plan, prog envelope.Progress) *treeLay
 type treeLayer struct {
 	tree     Tree
 	plan     overlay.Plan
+	list     *overlay.Listing  // or nil: walk the tree again
 	progress envelope.Progress // or nil
 }
 
@@ -139,7 +156,13 @@ func (l *treeLayer) WriteLayer(ctx context.Context, w io.Writer, rec overlay.Rec
 		opts.Record = &countingRecorder{next: rec, count: count}
 		defer count.Flush()
 	}
-	got, err := overlay.Write(ctx, l.tree.Dir, w, opts)
+	var got overlay.Plan
+	var err error
+	if l.list != nil {
+		got, err = overlay.WriteListed(ctx, l.list, w, opts)
+	} else {
+		got, err = overlay.Write(ctx, l.tree.Dir, w, opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -152,7 +175,13 @@ func (l *treeLayer) ReplayLayer(ctx context.Context, rec overlay.Recorder) error
 	}
 	opts := l.tree.Opts
 	opts.Record = rec
-	got, err := overlay.Measure(ctx, l.tree.Dir, opts)
+	var got overlay.Plan
+	var err error
+	if l.list != nil {
+		got, err = overlay.WriteListed(ctx, l.list, nil, opts)
+	} else {
+		got, err = overlay.Measure(ctx, l.tree.Dir, opts)
+	}
 	if err != nil {
 		return err
 	}

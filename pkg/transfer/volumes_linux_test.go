@@ -720,3 +720,18 @@ func eat(p string) error {
 	}
 	return unix.Fallocate(int(f.Fd()), 0, 0, int64(fs.Bavail)*fs.Bsize)
 }
+
+// An export whose trees are listed by their measuring passes writes the
+// same envelope as one that walks each tree again (listMemory 0), and one
+// whose budget runs out after the layer (the volumes walked again).
+func TestExportListedOrWalked(t *testing.T) {
+	s := newVSource(t, 1<<10)
+	listed := s.export(t, envelope.None)
+	defer func(n int) { listMemory = n }(listMemory)
+	for _, budget := range []int{0, 2000} {
+		listMemory = budget
+		if walked := s.export(t, envelope.None); !bytes.Equal(walked, listed) {
+			t.Fatalf("listMemory %d: the envelope differs from the listed export's", budget)
+		}
+	}
+}
