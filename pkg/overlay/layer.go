@@ -170,6 +170,10 @@ func run(ctx context.Context, w io.Writer, opts Options, src source, keep func(*
 		if w == nil {
 			return writeZeros(tw, e.hdr.Size)
 		}
+		if e.data != nil {
+			_, err := tw.Write(e.data)
+			return err
+		}
 		return copyFile(tw, e, buf)
 	})
 	if err != nil {
@@ -249,6 +253,8 @@ type entry struct {
 	path   string
 	sparse bool
 	id     nodeID // of a directory or regular file
+	// data, if not nil, is the whole contents, read already (fd is -1).
+	data []byte
 }
 
 // nodeID identifies the state of a node for a pass that does not walk the

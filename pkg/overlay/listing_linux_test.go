@@ -40,6 +40,7 @@ func TestWriteListedMatchesWrite(t *testing.T) {
 		{"rich", func(t *testing.T) string { r, _ := buildRich(t); return r }, overlay.Options{}},
 		{"rich as a plain tree", func(t *testing.T) string { r, _ := buildRich(t); return r }, overlay.Options{Plain: true}},
 		{"empty", func(t *testing.T) string { return t.TempDir() }, overlay.Options{}},
+		{"nested and sibling dirs", buildNested, overlay.Options{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := tc.build(t)
@@ -61,6 +62,22 @@ func TestWriteListedMatchesWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildNested makes files at every level of nested and sibling
+// directories, each with its own contents, small and past what the
+// prefetcher reads whole: a replay must leave and enter directories in
+// the walk's order and read each file from its own.
+func buildNested(t *testing.T) string {
+	f := newFx(t)
+	for _, d := range []string{"a", "a/b", "a/b/c", "a/d", "e", "e/f", "e/f/g", "h"} {
+		f.dir(d, 0o755)
+	}
+	for i, p := range []string{"0", "a/1", "a/b/2", "a/b/c/3", "a/b/c/4", "a/b/5", "a/d/6", "a/7", "e/f/g/8", "e/9", "h/10", "z"} {
+		data := bytes.Repeat([]byte(p+" "), 1+i*i*i*20)
+		f.file(p, 0o644, data)
+	}
+	return f.root
 }
 
 func TestMeasureListLimit(t *testing.T) {
@@ -149,5 +166,46 @@ func TestWriteListedEntriesWithoutContents(t *testing.T) {
 	}
 	if _, err := overlay.WriteListed(context.Background(), l, &bytes.Buffer{}, overlay.Options{}); err != nil {
 		t.Fatalf("WriteListed: %v", err)
+	}
+}
+
+// failAfter fails every write once n bytes went through.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n < len(p) {
+		return 0, errors.New("disk full")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// A write that fails or is canceled half way stops the prefetcher and
+// leaves no descriptor open.
+func TestWriteListedStopsCleanly(t *testing.T) {
+	root := buildNested(t)
+	_, l := listed(t, root, overlay.Options{})
+	before := openFds(t)
+	for _, n := range []int{0, 3000, 20000, 100000} {
+		if _, err := overlay.WriteListed(context.Background(), l, &failAfter{n: n}, overlay.Options{}); err == nil {
+			t.Fatalf("WriteListed into a writer failing after %d bytes succeeded", n)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := overlay.WriteListed(ctx, l, &bytes.Buffer{}, overlay.Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteListed canceled: %v", err)
+	}
+	if after := openFds(t); after != before {
+		t.Fatalf("%d descriptors open before, %d after", before, after)
 	}
 }
