@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"unsafe"
 )
 
 // An export's bytes each go through one sha256 for their member, one
@@ -145,8 +146,26 @@ func (s *stream) block() *block {
 	return b
 }
 
-// Write appends p to the stream.
+// lend returns the free space at the end of the block being filled, at
+// most n bytes: a file read into it and then written (the same bytes)
+// is not copied again.
+func (s *stream) lend(n int) []byte {
+	b := s.block()
+	return b.buf[len(b.buf):min(cap(b.buf), len(b.buf)+n)]
+}
+
+// Write appends p to the stream. If p is the start of what lend returned,
+// its bytes are in place already.
 func (s *stream) Write(p []byte) (int, error) {
+	if b := s.cur; b != nil && len(p) > 0 && len(p) <= cap(b.buf)-len(b.buf) &&
+		unsafe.SliceData(p) == unsafe.SliceData(b.buf[len(b.buf):cap(b.buf)]) {
+		b.buf = b.buf[:len(b.buf)+len(p)]
+		s.off += int64(len(p))
+		if len(b.buf) == cap(b.buf) {
+			return len(p), s.flush()
+		}
+		return len(p), nil
+	}
 	n := len(p)
 	for len(p) > 0 {
 		b := s.block()
@@ -342,6 +361,10 @@ func (r streamRecorder) Entry(_ []byte, hdr *tar.Header) error {
 }
 
 func (r streamRecorder) Contents([]byte) {}
+
+// Lend lends the stream's free space to the tree's writer (see
+// overlay.Lender).
+func (r streamRecorder) Lend(n int) []byte { return r.s.lend(n) }
 
 func (r streamRecorder) End([]byte) error {
 	r.s.mark(mark{kind: markLayerEnd})

@@ -18,8 +18,12 @@ import (
 // and its holes are written as zeros without reading them: the layer stays
 // a plain OCI layer, and a 512 MiB file with 64 MiB allocated costs 64 MiB
 // of reads.
-func copyFile(w io.Writer, e *entry, buf []byte) (err error) {
+//
+// With a lender, each read goes into the space it lends (w's destination)
+// where it has any, else into buf.
+func copyFile(w io.Writer, e *entry, buf []byte, lender Lender) (err error) {
 	size, fd := e.hdr.Size, e.fd
+	sawEnd := false // a read asked for a byte past the size, and got none
 	for off := int64(0); off < size; {
 		end := size
 		if e.sparse {
@@ -45,12 +49,19 @@ func copyFile(w io.Writer, e *entry, buf []byte) (err error) {
 			end = min(hole, size)
 		}
 		for off < end {
-			want := min(int64(copyBuffer), end-off)
-			ask := want
-			if off+want == size {
-				ask++ // see growth at no cost
+			dst := buf
+			if lender != nil {
+				if lent := lender.Lend(copyBuffer + 1); len(lent) > 0 {
+					dst = lent
+				}
 			}
-			n, err := unix.Pread(fd, buf[:ask], off)
+			want := min(int64(len(dst)), int64(copyBuffer), end-off)
+			ask := want
+			if off+want == size && int64(len(dst)) > want {
+				ask++ // see growth at no cost
+				sawEnd = true
+			}
+			n, err := unix.Pread(fd, dst[:ask], off)
 			if err != nil {
 				return fmt.Errorf("read %s: %w", e.path, err)
 			}
@@ -60,13 +71,13 @@ func copyFile(w io.Writer, e *entry, buf []byte) (err error) {
 			if n == 0 {
 				return fmt.Errorf("read %s: %d of %d bytes: %w", e.path, off, size, ErrChanged)
 			}
-			if _, err := w.Write(buf[:n]); err != nil {
+			if _, err := w.Write(dst[:n]); err != nil {
 				return err
 			}
 			off += int64(n)
 		}
 	}
-	if size == 0 || e.sparse {
+	if !sawEnd {
 		if n, _ := unix.Pread(fd, buf[:1], size); n != 0 {
 			return fmt.Errorf("read %s: grew past %d bytes: %w", e.path, size, ErrChanged)
 		}

@@ -67,6 +67,15 @@ type Recorder interface {
 	End(raw []byte) error
 }
 
+// A Lender is a Recorder that also lends the space the tar's next bytes
+// go to: a file's contents are read straight into it, and the write of
+// those same bytes that follows is not a copy (the envelope's stream
+// blocks; a copy was 7-9% of an export's CPU).
+type Lender interface {
+	// Lend returns space for at most n bytes, at least one.
+	Lend(n int) []byte
+}
+
 // Plan describes a layer tar: its size, its entries, and a fingerprint of
 // every header in it. Two passes over an unchanged tree give equal plans.
 type Plan struct {
@@ -147,6 +156,7 @@ func run(ctx context.Context, w io.Writer, opts Options, src source, keep func(*
 	tw := tar.NewWriter(s)
 	var st Stats
 	buf := make([]byte, copyBuffer+1)
+	lender, _ := opts.Record.(Lender)
 	err := src(func(e *entry) error {
 		if keep != nil {
 			keep(e)
@@ -174,7 +184,7 @@ func run(ctx context.Context, w io.Writer, opts Options, src source, keep func(*
 			_, err := tw.Write(e.data)
 			return err
 		}
-		return copyFile(tw, e, buf)
+		return copyFile(tw, e, buf, lender)
 	})
 	if err != nil {
 		return Plan{}, err

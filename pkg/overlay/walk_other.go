@@ -11,6 +11,6 @@ func walk(ctx context.Context, root string, opts Options, read bool, fn func(*en
 	return needLinux("read overlay layer " + root)
 }
 
-func copyFile(w io.Writer, e *entry, buf []byte) error {
+func copyFile(w io.Writer, e *entry, buf []byte, lender Lender) error {
 	return needLinux("read file")
 }

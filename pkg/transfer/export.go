@@ -220,6 +220,14 @@ func (r *countingRecorder) Contents(p []byte) {
 	}
 }
 
+// Lend passes on next's lending (overlay.Lender), if it lends.
+func (r *countingRecorder) Lend(n int) []byte {
+	if l, ok := r.next.(overlay.Lender); ok {
+		return l.Lend(n)
+	}
+	return nil
+}
+
 func (r *countingRecorder) End(raw []byte) error {
 	r.count.Bytes(len(raw))
 	if r.next == nil {
