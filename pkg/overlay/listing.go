@@ -14,12 +14,15 @@ import (
 // measuring pass saw, compactly, within a memory bound: the writing pass
 // then only opens and reads the files with contents.
 type Listing struct {
-	root    string
-	rootID  nodeID // the root's before the measuring pass
-	entries []listed
-	bytes   int
-	limit   int
-	over    bool
+	root   string
+	rootID nodeID // the root's before the measuring pass
+	// chunks of listChunk entries: a growing slice of them all was
+	// copied over and over (4% of a measuring pass).
+	chunks [][]listed
+	n      int
+	bytes  int
+	limit  int
+	over   bool
 }
 
 // listed is one entry of a Listing: its header, compactly.
@@ -48,7 +51,12 @@ const maxListedDepth = 254
 func (l *Listing) Bytes() int { return l.bytes }
 
 // Entries is the number of entries l holds.
-func (l *Listing) Entries() int { return len(l.entries) }
+func (l *Listing) Entries() int { return l.n }
+
+const listChunk = 1024
+
+// entry is the i-th entry.
+func (l *Listing) entry(i int) *listed { return &l.chunks[i/listChunk][i%listChunk] }
 
 func (l *Listing) keep(e *entry) {
 	if l.over {
@@ -60,11 +68,16 @@ func (l *Listing) keep(e *entry) {
 		n += len(k) + len(v) + 64
 	}
 	if l.bytes+n > l.limit || strings.Count(h.Name, "/") > maxListedDepth {
-		l.over, l.entries = true, nil
+		l.over, l.chunks = true, nil
 		return
 	}
 	l.bytes += n
-	l.entries = append(l.entries, listed{
+	if l.n%listChunk == 0 {
+		l.chunks = append(l.chunks, make([]listed, 0, listChunk))
+	}
+	l.n++
+	c := &l.chunks[len(l.chunks)-1]
+	*c = append(*c, listed{
 		name: h.Name, link: h.Linkname, pax: h.PAXRecords,
 		size: h.Size, sec: h.ModTime.Unix(), nsec: int32(h.ModTime.Nanosecond()),
 		mode: uint32(h.Mode), uid: uint32(h.Uid), gid: uint32(h.Gid),

@@ -30,13 +30,13 @@ func (l *Listing) replay(ctx context.Context, read bool) source {
 			pf = l.prefetch(ctx)
 			defer pf.stop()
 		}
-		for i := range l.entries {
+		for i := range l.n {
 			if i%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			le := &l.entries[i]
+			le := l.entry(i)
 			e := &entry{hdr: le.header(), fd: -1}
 			if pf == nil || !le.checked() {
 				if err := fn(e); err != nil {
@@ -165,8 +165,8 @@ func (l *Listing) fetchInto(ctx context.Context, pf *prefetcher, bp **batch) err
 	if err := same(fd, l.rootID, "upper dir "+l.root); err != nil {
 		return err
 	}
-	for i := range l.entries {
-		le := &l.entries[i]
+	for i := range l.n {
+		le := l.entry(i)
 		if !le.checked() {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,7 @@ func TestWriteListedMatchesWrite(t *testing.T) {
 		{"rich as a plain tree", func(t *testing.T) string { r, _ := buildRich(t); return r }, overlay.Options{Plain: true}},
 		{"empty", func(t *testing.T) string { return t.TempDir() }, overlay.Options{}},
 		{"nested and sibling dirs", buildNested, overlay.Options{}},
+		{"more entries than a chunk of the listing", buildMany, overlay.Options{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := tc.build(t)
@@ -76,6 +78,21 @@ func buildNested(t *testing.T) string {
 	for i, p := range []string{"0", "a/1", "a/b/2", "a/b/c/3", "a/b/c/4", "a/b/5", "a/d/6", "a/7", "e/f/g/8", "e/9", "h/10", "z"} {
 		data := bytes.Repeat([]byte(p+" "), 1+i*i*i*20)
 		f.file(p, 0o644, data)
+	}
+	return f.root
+}
+
+// buildMany makes 2,600 entries: the listing keeps them in chunks of
+// 1,024.
+func buildMany(t *testing.T) string {
+	f := newFx(t)
+	for d := range 4 {
+		dir := string(rune('a' + d))
+		f.dir(dir, 0o755)
+		for i := range 649 {
+			p := fmt.Sprintf("%s/%04d", dir, i)
+			f.file(p, 0o644, []byte(p))
+		}
 	}
 	return f.root
 }
