@@ -64,11 +64,14 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 	a.v.Reserve(opts.MaxEntries)
 	a.stack = []*openDir{{fd: root, inherits: hasDefaultACL(root), reopened: true}}
 	defer func() {
-		// A finisher's error is of an entry before any Apply met.
+		// The open directories are finished (handed to the finishers)
+		// if all went well so far; then every job is waited for. A
+		// finisher's error is of an entry before any Apply met.
+		a.cur = ""
+		cerr := a.closeAll(err == nil && a.fin.failed() == nil)
 		if ferr := a.fin.close(); ferr != nil {
 			err = ferr
-		}
-		if cerr := a.closeAll(err == nil); err == nil {
+		} else if err == nil {
 			err = cerr
 		}
 		if err == nil {
@@ -98,6 +101,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (st Stats
 		if err != nil {
 			return st, fmt.Errorf("layer entry %d: %w", a.v.Count(), err)
 		}
+		a.cur = hdr.Name
 		if err := a.entry(act, hdr, tr); err != nil {
 			return st, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
 		}
@@ -140,6 +144,7 @@ type applier struct {
 	opts  Options
 	buf   []byte
 	fin   *finisher
+	cur   string // the entry being written, for the errors of finishers
 	// rootHdr is a plain tree's "./" entry, whose mode, default ACL and
 	// mtime are set on the root after every other entry.
 	rootHdr        *tar.Header
@@ -244,6 +249,12 @@ func (a *applier) enter(p string) (*openDir, error) {
 			rest = p[len(top.path)+1:]
 		}
 		name, _, _ := strings.Cut(rest, "/")
+		// A directory left earlier may still be being finished (its mode,
+		// default ACL and mtime): wait, so that it is entered as it is
+		// meant to be. Rare: only a layer out of order enters one again.
+		if err := a.fin.drain(); err != nil {
+			return nil, err
+		}
 		fd, err := unix.Openat(top.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("enter directory %q again: %w", strings.TrimPrefix(top.path+"/"+name, "/"), err)
@@ -496,35 +507,43 @@ func (a *applier) finishRoot() error {
 }
 
 // pop leaves the innermost open directory: a pending one gets its mode,
-// default ACL and mtime only now, after its entries, and is proved; one
-// entered again gets its mtime back.
+// default ACL and mtime only now, after its entries, and is proved, by a
+// finisher (nothing it does changes another directory); one entered
+// again gets its mtime back.
 func (a *applier) pop() error {
 	d := a.stack[len(a.stack)-1]
 	a.stack = a.stack[:len(a.stack)-1]
-	defer unix.Close(d.fd)
 	if d.hdr == nil {
+		defer unix.Close(d.fd)
 		if err := unix.UtimesNanoAt(d.parentFd, d.name, []unix.Timespec{d.mtime, d.mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("%q: set mtime: %w", d.path, err)
 		}
 		return nil
 	}
-	if err := unix.Fchmod(d.fd, uint32(d.hdr.Mode&07777)); err != nil {
-		return fmt.Errorf("chmod %q: %w", d.hdr.Name, err)
-	}
-	if d.defaultACL != "" {
-		if err := setXattr(d.fd, "", aclDefault, []byte(d.defaultACL)); err != nil {
-			return fmt.Errorf("%q: %w", d.hdr.Name, err)
-		}
-	}
-	if err := times(d.parentFd, d.name, d.hdr); err != nil {
-		return fmt.Errorf("%q: %w", d.hdr.Name, err)
-	}
 	extra := ""
 	if d.opaque {
 		extra = a.opaqueAttr()
 	}
-	if err := landed(d.fd, -1, "", d.hdr, KindDir, extra); err != nil {
-		return fmt.Errorf("%q: %w", d.hdr.Name, err)
+	a.fin.hand(&fileJob{fd: d.fd, hdr: d.hdr, dir: true, defaultACL: d.defaultACL, extra: extra, entry: a.cur})
+	return nil
+}
+
+// finishDir sets a directory's mode, default ACL and mtime through its
+// descriptor, after its entries, and proves them.
+func finishDir(fd int, hdr *tar.Header, defaultACL, extra string) error {
+	if err := unix.Fchmod(fd, uint32(hdr.Mode&07777)); err != nil {
+		return fmt.Errorf("chmod %q: %w", hdr.Name, err)
+	}
+	if defaultACL != "" {
+		if err := setXattr(fd, "", aclDefault, []byte(defaultACL)); err != nil {
+			return fmt.Errorf("%q: %w", hdr.Name, err)
+		}
+	}
+	if err := futimes(fd, hdr); err != nil {
+		return fmt.Errorf("%q: %w", hdr.Name, err)
+	}
+	if err := landed(fd, -1, "", hdr, KindDir, extra); err != nil {
+		return fmt.Errorf("%q: %w", hdr.Name, err)
 	}
 	return nil
 }

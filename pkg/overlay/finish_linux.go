@@ -19,20 +19,30 @@ import (
 // descriptor and the contents to finishers, goroutines that write,
 // set the metadata, prove and close it, on whichever core is free. None
 // of what they do touches the directory: its mtime, set when it is left,
-// stays what the tar says.
+// stays what the tar says. A directory left is finished the same way
+// (mode, default ACL, mtime, proof, all through its descriptor), after
+// everything in it was made; one entered again waits for every job
+// handed before (drain).
 const (
 	finishers  = 2
 	finishMax  = 256 << 10 // larger files are written in the tar's order
 	finishBufs = 16        // contents in flight: at most 4 MiB
 )
 
-// fileJob is a small file created and read, to be finished.
+// fileJob is a small file created and read, or a directory left, to be
+// finished.
 type fileJob struct {
 	fd       int
 	data     []byte
 	hdr      *tar.Header
 	inherits bool // its directory has a default ACL, which it inherited
 	n        int  // the order it was handed in
+	// A directory: its default ACL and the overlay's opaque attribute it
+	// has (extra), and the entry whose writing left it ("" at the end),
+	// whose error its own is.
+	dir               bool
+	defaultACL, extra string
+	entry             string
 }
 
 // finisher runs the finishers. Its error is the first a finisher met;
@@ -40,17 +50,20 @@ type fileJob struct {
 // that of the earliest failing entry among them, as it would be written
 // in order, and it precedes any error Apply met on a later entry.
 type finisher struct {
-	jobs chan *fileJob
-	free chan []byte
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	err  error
-	n    int // jobs handed out, to order the errors
-	errN int
+	jobs     chan *fileJob
+	free     chan []byte
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	idle     sync.Cond // signalled as jobs finish
+	err      error
+	n        int // jobs handed out, to order the errors (set by Apply only, read under mu)
+	finished int
+	errN     int
 }
 
 func newFinisher() *finisher {
 	f := &finisher{jobs: make(chan *fileJob, finishBufs), free: make(chan []byte, finishBufs)}
+	f.idle.L = &f.mu
 	for range finishBufs {
 		f.free <- make([]byte, finishMax)
 	}
@@ -64,21 +77,45 @@ func newFinisher() *finisher {
 func (f *finisher) run() {
 	defer f.wg.Done()
 	for j := range f.jobs {
+		if j.dir {
+			err := finishDir(j.fd, j.hdr, j.defaultACL, j.extra)
+			unix.Close(j.fd)
+			if err != nil && j.entry != "" {
+				err = fmt.Errorf("layer entry %q: %w", j.entry, err)
+			}
+			f.done(err, j.n)
+			continue
+		}
 		err := finishFile(j.fd, j.data, j.hdr, j.inherits)
 		unix.Close(j.fd)
 		f.free <- j.data[:cap(j.data)]
 		if err != nil {
-			f.fail(fmt.Errorf("layer entry %q: %w", j.hdr.Name, err), j.n)
+			err = fmt.Errorf("layer entry %q: %w", j.hdr.Name, err)
 		}
+		f.done(err, j.n)
 	}
 }
 
-func (f *finisher) fail(err error, n int) {
+// done records that job n is finished, with its error if any.
+func (f *finisher) done(err error, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.err == nil || n < f.errN {
+	if err != nil && (f.err == nil || n < f.errN) {
 		f.err, f.errN = err, n
 	}
+	f.finished++
+	f.idle.Broadcast()
+}
+
+// drain waits until every job handed so far is finished, and returns the
+// first error.
+func (f *finisher) drain() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.finished < f.n {
+		f.idle.Wait()
+	}
+	return f.err
 }
 
 // failed is the error a finisher met so far, if any.
@@ -92,10 +129,12 @@ func (f *finisher) failed() error {
 func (f *finisher) buffer(size int64) []byte { return (<-f.free)[:size] }
 
 // hand gives a created file, with its contents in a buffer from buffer,
-// to the finishers, which close fd.
+// or a directory left, to the finishers, which close fd.
 func (f *finisher) hand(j *fileJob) {
+	f.mu.Lock()
 	f.n++
 	j.n = f.n
+	f.mu.Unlock()
 	f.jobs <- j
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -103,5 +104,41 @@ func TestFinisherOrderHazards(t *testing.T) {
 	}
 	if seen != len(want) || len(got) != 200+2 {
 		t.Fatalf("staged tree has %d entries (%d of those checked): %q", len(got), seen, got)
+	}
+}
+
+// Directories are finished by the finishers once left; a layer out of
+// order that enters one again must find it finished (its default ACL
+// set, which what it makes then inherits and Apply removes), and each
+// directory ends with the tar's mode and mtime.
+func TestFinisherDirEnteredAgain(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	def := acl([3]uint32{aclUserObj, 7, aclNoID}, [3]uint32{aclGroupObj, 5, aclNoID}, [3]uint32{aclOther, 5, aclNoID})
+	var hdrs []*tar.Header
+	const n = 40
+	for i := range n {
+		// Left for a file at the root, entered again at once.
+		d := fmt.Sprintf("d%02d/", i)
+		hdrs = append(hdrs,
+			at(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o750, PAXRecords: map[string]string{xattrRecord + aclDefault: def}}),
+			at(&tar.Header{Typeflag: tar.TypeReg, Name: d + "a", Size: 5, Mode: 0o640}),
+			at(&tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("x%02d", i), Size: 1, Mode: 0o644}),
+			at(&tar.Header{Typeflag: tar.TypeReg, Name: d + "b", Size: 7, Mode: 0o600}))
+	}
+	dir := t.TempDir()
+	if _, err := Apply(context.Background(), dir, bytes.NewReader(tarOf(t, hdrs...)), Options{}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	for i := range n {
+		var st unix.Stat_t
+		p := fmt.Sprintf("%s/d%02d", dir, i)
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&0o7777 != 0o750 || st.Mtim.Sec != stamp.Unix() || st.Mtim.Nsec != int64(stamp.Nanosecond()) {
+			t.Fatalf("%s: mode %#o mtime %d.%09d, want 0750 and the tar's", p, st.Mode&0o7777, st.Mtim.Sec, st.Mtim.Nsec)
+		}
 	}
 }
