@@ -9,3 +9,6 @@ func isTerminal(w io.Writer) bool { return false }
 
 // termWidth is unknown off Linux.
 func termWidth(w io.Writer) int { return 0 }
+
+// growPipe does nothing off Linux.
+func growPipe(any) {}

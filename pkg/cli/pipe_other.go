@@ -1,6 +1,0 @@
-//go:build !linux
-
-package cli
-
-// growPipe does nothing off Linux.
-func growPipe(any) {}
