@@ -75,15 +75,7 @@ func TestWriteIntoLentSpace(t *testing.T) {
 			name string
 			fn   func(p string) error
 		}{
-			{"grows", func(p string) error {
-				fh, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-				if err != nil {
-					return err
-				}
-				defer fh.Close()
-				_, err = fh.Write([]byte("x"))
-				return err
-			}},
+			{"grows", func(p string) error { return appendTo(p, "x") }},
 			{"shrinks", func(p string) error { return os.Truncate(p, 3<<19-1) }},
 		} {
 			f := buildPlain(t)

@@ -702,6 +702,17 @@ func (h *hookWriter) Write(p []byte) (int, error) {
 	return h.Buffer.Write(p)
 }
 
+// appendTo appends s to the file at p.
+func appendTo(p, s string) error {
+	fh, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	_, err = fh.WriteString(s)
+	return err
+}
+
 func TestWriteFileChangesWhileCopied(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -709,15 +720,7 @@ func TestWriteFileChangesWhileCopied(t *testing.T) {
 		change func(path string) error
 	}{
 		{"big shrinks", "big", func(p string) error { return os.Truncate(p, 1<<20+5) }},
-		{"big grows", "big", func(p string) error {
-			fh, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			_, err = fh.Write([]byte("more"))
-			return err
-		}},
+		{"big grows", "big", func(p string) error { return appendTo(p, "more") }},
 		{"small shrinks", "etc/hosts", func(p string) error { return os.Truncate(p, 3) }},
 		{"small grows", "etc/hosts", func(p string) error { return os.WriteFile(p, []byte("127.0.0.1 localhost\nmore\n"), 0o644) }},
 	} {
