@@ -31,10 +31,10 @@ func (l *Listing) replay(ctx context.Context, read bool) source {
 			defer pf.stop()
 		}
 		for i := range l.n {
-			if i%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+			// Every entry, as the walk does: an export interrupted while
+			// blocked on its output stops at the next entry.
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 			le := l.entry(i)
 			e := &entry{hdr: le.header(), fd: -1}

@@ -226,3 +226,27 @@ func TestWriteListedStopsCleanly(t *testing.T) {
 		t.Fatalf("%d descriptors open before, %d after", before, after)
 	}
 }
+
+// cancelOnWrite cancels a context at its first write, as an interrupt
+// while an export is blocked on its output does.
+type cancelOnWrite struct {
+	bytes.Buffer
+	cancel func()
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	c.cancel()
+	return c.Buffer.Write(p)
+}
+
+// Canceled while it writes, a write from a listing stops at the next
+// entry, however few the entries.
+func TestWriteListedCanceledMidway(t *testing.T) {
+	f := buildPlain(t)
+	_, l := listed(t, f.root, overlay.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := overlay.WriteListed(ctx, l, &cancelOnWrite{cancel: cancel}, overlay.Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteListed canceled while writing: %v, want context.Canceled", err)
+	}
+}
