@@ -62,7 +62,9 @@ func checkCommand(name string, fileArg bool) *command {
 			return usagef("want one FILE, got %d arguments", len(pos))
 		}
 		in := s.Stdin
-		growPipe(in)
+		if len(pos) == 0 || pos[0] == "-" {
+			growPipe(in)
+		}
 		if len(pos) == 1 && pos[0] != "-" {
 			f, err := os.Open(pos[0])
 			if err != nil {

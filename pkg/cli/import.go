@@ -229,7 +229,9 @@ func importLayer(ctx context.Context, prog, ref string, f importFlags, s Streams
 // into transfer.Import, telling the progress line, if any.
 func runImport(ctx context.Context, t *overlay.Target, opts transfer.ImportOptions, f importFlags, s Streams) (transfer.Imported, error) {
 	in := s.Stdin
-	growPipe(in)
+	if f.input == "" {
+		growPipe(in)
+	}
 	if f.input != "" {
 		file, err := os.Open(f.input)
 		if err != nil {

@@ -166,6 +166,11 @@ func (s *stream) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	if b := s.cur; b != nil && len(p) > 0 && overlaps(p, b.buf[len(b.buf):cap(b.buf)]) {
+		// Lent space written by something other than its borrower's
+		// write: its bytes would be overwritten before they are read.
+		return 0, errors.New("stream: a write overlaps the space lent for it but does not start it")
+	}
 	n := len(p)
 	for len(p) > 0 {
 		b := s.block()
@@ -232,6 +237,15 @@ func (s *stream) close() {
 		close(in)
 	}
 	s.wg.Wait()
+}
+
+// overlaps tells whether p and q share any byte.
+func overlaps(p, q []byte) bool {
+	if len(p) == 0 || len(q) == 0 {
+		return false
+	}
+	p0, q0 := uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(unsafe.Pointer(unsafe.SliceData(q)))
+	return p0 < q0+uintptr(len(q)) && q0 < p0+uintptr(len(p))
 }
 
 // eachSpan calls data for the bytes of b between its marks and at for

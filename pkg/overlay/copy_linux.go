@@ -59,8 +59,8 @@ func copyFile(w io.Writer, e *entry, buf []byte, lender Lender) (err error) {
 			ask := want
 			if off+want == size && int64(len(dst)) > want {
 				ask++ // see growth at no cost
-				sawEnd = true
 			}
+			sawEnd = ask > want // only the last read's counts
 			n, err := unix.Pread(fd, dst[:ask], off)
 			if err != nil {
 				return fmt.Errorf("read %s: %w", e.path, err)

@@ -272,5 +272,9 @@ type entry struct {
 // its contents, of its names (a directory's) or of its metadata moves.
 type nodeID struct {
 	ino       uint64
-	sec, nsec int64
+	sec, nsec int64 // change time
+	// size and mtime too: before Linux 6.13 the change time only moves
+	// by the clock tick, and a change within the same tick shows in them.
+	size        int64
+	msec, mnsec int64
 }

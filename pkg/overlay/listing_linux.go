@@ -79,6 +79,7 @@ const (
 	arenaSize   = 512 << 10
 	arenas      = 4  // at most 2 MiB read ahead
 	batchMax    = 64 // results in a batch
+	batchFds    = 8  // open descriptors in a batch: 32 in flight at most
 )
 
 // fetched is the prefetcher's result for a checked entry: for a file with
@@ -93,6 +94,7 @@ type fetched struct {
 type batch struct {
 	arena []byte
 	items []fetched
+	fds   int // large files opened, not yet read
 	err   error
 }
 
@@ -127,7 +129,7 @@ func (pf *prefetcher) next() (fetched, error) {
 			if b.err != nil {
 				return fetched{}, b.err
 			}
-			b.arena, b.items = b.arena[:0], b.items[:0]
+			b.arena, b.items, b.fds = b.arena[:0], b.items[:0], 0
 			pf.free <- b
 		}
 		b, ok := <-pf.out
@@ -171,7 +173,8 @@ func (l *Listing) fetchInto(ctx context.Context, pf *prefetcher, bp **batch) err
 			continue
 		}
 		b := *bp
-		if len(b.items) == batchMax || (le.contents() && le.size <= prefetchMax && len(b.arena)+int(le.size)+1 > cap(b.arena)) {
+		if len(b.items) == batchMax || b.fds == batchFds ||
+			(le.contents() && le.size <= prefetchMax && len(b.arena)+int(le.size)+1 > cap(b.arena)) {
 			if !pf.send(b) {
 				*bp = nil
 				return nil
@@ -204,6 +207,9 @@ func (l *Listing) fetchInto(ctx context.Context, pf *prefetcher, bp **batch) err
 			if r, err = l.fetchFile(dfd, le, b); err != nil {
 				return err
 			}
+		}
+		if r.fd >= 0 {
+			b.fds++
 		}
 		b.items = append(b.items, r)
 	}

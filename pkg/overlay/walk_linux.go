@@ -110,7 +110,7 @@ func (w *walker) root(fd int, abs string, st *unix.Stat_t) error {
 }
 
 func idOf(st *unix.Stat_t) nodeID {
-	return nodeID{ino: st.Ino, sec: st.Ctim.Sec, nsec: st.Ctim.Nsec}
+	return nodeID{ino: st.Ino, sec: st.Ctim.Sec, nsec: st.Ctim.Nsec, size: st.Size, msec: st.Mtim.Sec, mnsec: st.Mtim.Nsec}
 }
 
 // header is the part of an entry's header that every kind has.
